@@ -1,0 +1,122 @@
+"""One array backend for NumPy (CPU) and CuPy (GPU).
+
+Everything else in tinyvae receives a :class:`Backend` and writes ``xp.exp``,
+``xp.zeros`` ... where ``xp`` is either ``numpy`` or ``cupy``. Because CuPy copies
+NumPy's API, the layer and model code never asks which device it runs on.
+
+    >>> be = get_backend("numpy")
+    >>> x = be.asarray([[0.0, 1.0]])         # host data -> device array
+    >>> be.to_host(be.xp.exp(x))             # device array -> NumPy array
+    array([[1.       , 2.7182817]], dtype=float32)
+
+Data crosses between host and device only where it enters (``asarray``) or
+leaves (``to_host``); never inside a training step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("numpy", "cupy")
+DTYPES = ("float32", "float64")
+
+try:  # CuPy is optional: the guarded import keeps tinyvae usable without a GPU.
+    import cupy  # type: ignore[import-not-found]
+
+    CUPY_IMPORT_ERROR: Exception | None = None
+except Exception as error:  # ImportError, or a broken CUDA installation
+    cupy = None
+    CUPY_IMPORT_ERROR = error
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot be used here; the message says what to do."""
+
+
+def cupy_unavailable_reason() -> str | None:
+    """Return why the CuPy backend cannot run here, or ``None`` when it can."""
+    if cupy is None:
+        return (
+            "CuPy is not installed: install it with `pip install -e .[gpu]` (CUDA 12) "
+            "or `pip install -e .[gpu-cuda13]` (CUDA 13), or use --backend numpy"
+        )
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no driver, or the runtime cannot start
+        count, detail = 0, f" ({type(error).__name__})"
+    else:
+        detail = ""
+    if count == 0:
+        return f"CuPy is installed but no CUDA device is visible{detail}: use --backend numpy"
+    return None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array module plus the few helpers that differ between NumPy and CuPy.
+
+    Attributes
+    ----------
+    name : "numpy" or "cupy"
+    xp : the array module itself (``numpy`` or ``cupy``)
+    dtype : default floating dtype for new arrays (float32 to train, float64 to check)
+    """
+
+    name: str
+    xp: Any
+    dtype: Any
+
+    def rng(self, seed: int | None):
+        """A seeded random generator that makes arrays on this backend's device."""
+        return self.xp.random.default_rng(seed)
+
+    def asarray(self, array, dtype=None):
+        """Host (or device) data -> an array of this backend, in ``dtype`` (default: ours)."""
+        return self.xp.asarray(array, dtype=self.dtype if dtype is None else dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        """Any array of this backend -> a NumPy array in host memory."""
+        if self.name == "cupy":
+            return cupy.asnumpy(array)
+        return np.asarray(array)
+
+    def owns(self, array) -> bool:
+        """True when ``array`` lives on this backend (a NumPy array is not a CuPy one)."""
+        if self.name == "cupy":
+            return isinstance(array, cupy.ndarray)
+        return isinstance(array, np.ndarray)
+
+    def synchronize(self) -> None:
+        """Wait for queued GPU work to finish (for honest timings); a no-op on NumPy."""
+        if self.name == "cupy":
+            cupy.cuda.get_current_stream().synchronize()
+
+
+def get_backend(name: str = "numpy", dtype: str = "float32") -> Backend:
+    """Return the :class:`Backend` called ``name`` ("numpy" or "cupy").
+
+    Raises :class:`BackendError` with a one-line message when the name is unknown,
+    CuPy is not installed, or no CUDA device is visible.
+    """
+    if isinstance(name, Backend):
+        name = name.name
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if str(dtype) not in DTYPES:
+        raise BackendError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if name == "numpy":
+        return Backend("numpy", np, np.dtype(dtype))
+    reason = cupy_unavailable_reason()
+    if reason is not None:
+        raise BackendError(reason)
+    return Backend("cupy", cupy, np.dtype(dtype))
+
+
+def array_module(array):
+    """``numpy`` or ``cupy``, whichever ``array`` belongs to (Chainer's idiom)."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return np
