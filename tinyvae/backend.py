@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyvae.errors import UserError
+
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float32", "float64")
 
@@ -32,7 +34,7 @@ except Exception as error:  # ImportError, or a broken CUDA installation
     CUPY_IMPORT_ERROR = error
 
 
-class BackendError(RuntimeError):
+class BackendError(UserError):
     """A backend was asked for that cannot be used here; the message says what to do."""
 
 

@@ -1,0 +1,7 @@
+"""tinyvae: a Variational Autoencoder written from scratch, every gradient by hand."""
+
+from tinyvae.backend import Backend, BackendError, get_backend
+from tinyvae.errors import UserError
+
+__all__ = ["Backend", "BackendError", "UserError", "get_backend"]
+__version__ = "0.1.0"
