@@ -1,0 +1,173 @@
+"""Layers with a hand-written forward and backward, side by side.
+
+The contract (as in numpy-ml) for every layer:
+
+* ``forward(X)`` computes the output and caches exactly what ``backward`` needs;
+* ``backward(dY)`` takes dL/dY, returns dL/dX, and *assigns* (never adds) the
+  gradients of the layer's own parameters into ``layer.grads``.
+
+Shapes use ``B`` for the batch size, ``n_in``/``n_out`` for feature sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyvae.backend import array_module
+
+
+class Linear:
+    r"""Affine map :math:`Y = X W + b`.
+
+    Parameters ``W (n_in, n_out)`` and ``b (n_out,)`` live in ``self.params``; their
+    gradients in ``self.grads`` (same keys, same shapes). Backward, by the chain rule:
+
+    .. math::
+        \frac{\partial L}{\partial W} = X^\top \frac{\partial L}{\partial Y}, \quad
+        \frac{\partial L}{\partial b} = \sum_{\text{batch}} \frac{\partial L}{\partial Y}, \quad
+        \frac{\partial L}{\partial X} = \frac{\partial L}{\partial Y} W^\top
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype="float32"):
+        rng = rng if rng is not None else np.random.default_rng(0)
+        if init == "he":  # keeps activations' variance steady through ReLUs (He et al. 2015)
+            W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+        elif init == "glorot":  # for tanh/sigmoid and output layers (Glorot & Bengio 2010)
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            W = rng.uniform(-limit, limit, (n_in, n_out))
+        else:
+            raise ValueError(f"unknown init {init!r}: choose 'he' or 'glorot'")
+        self.params = {"W": W.astype(dtype), "b": np.zeros(n_out, dtype=dtype)}
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.X = None
+
+    def forward(self, X):
+        """X (B, n_in) -> Y (B, n_out); caches X for dW."""
+        self.X = X
+        Y = X @ self.params["W"]  # (B, n_out)
+        Y += self.params["b"]  # in place: no second (B, n_out) temporary
+        return Y
+
+    def backward(self, dY, need_input_grad: bool = True):
+        """dY (B, n_out) -> dX (B, n_in), or None when the input needs no gradient."""
+        xp = array_module(dY)
+        xp.matmul(self.X.T, dY, out=self.grads["W"])  # (n_in, n_out), written in place
+        dY.sum(axis=0, out=self.grads["b"])  # (n_out,)
+        return dY @ self.params["W"].T if need_input_grad else None
+
+
+class ReLU:
+    r""":math:`y = \max(x, 0)`, so :math:`\partial y / \partial x = [x > 0]`."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, X):
+        self.Y = array_module(X).maximum(X, 0)
+        return self.Y
+
+    def backward(self, dY):
+        return dY * (self.Y > 0)
+
+
+class LeakyReLU:
+    r""":math:`y = x` for :math:`x > 0`, else :math:`\alpha x`; the slope is 1 or :math:`\alpha`."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def __init__(self, alpha: float = 0.01):
+        self.alpha = alpha
+
+    def forward(self, X):
+        self.positive = X > 0
+        return array_module(X).where(self.positive, X, self.alpha * X)
+
+    def backward(self, dY):
+        return array_module(dY).where(self.positive, dY, self.alpha * dY)
+
+
+class Tanh:
+    r""":math:`y = \tanh x`, so :math:`\partial y / \partial x = 1 - y^2`."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, X):
+        self.Y = array_module(X).tanh(X)
+        return self.Y
+
+    def backward(self, dY):
+        return dY * (1 - self.Y * self.Y)
+
+
+class Sigmoid:
+    r""":math:`y = \sigma(x) = 1 / (1 + e^{-x})`, so :math:`\partial y / \partial x = y (1 - y)`."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, X):
+        self.Y = sigmoid(X)
+        return self.Y
+
+    def backward(self, dY):
+        return dY * self.Y * (1 - self.Y)
+
+
+def sigmoid(x):
+    r"""Numerically stable :math:`\sigma(x) = \tfrac12 (1 + \tanh(x/2))`: no overflow for any x."""
+    xp = array_module(x)
+    return 0.5 * (xp.tanh(0.5 * x) + 1)
+
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+class MLP:
+    """Linear layers with an activation between them (none after the last).
+
+    ``MLP([784, 400, 40], "relu")`` is Linear(784, 400) -> ReLU -> Linear(400, 40).
+    Deeper networks are one argument away: ``MLP([784, 512, 256, 40], "tanh")``.
+    """
+
+    def __init__(self, sizes, activation: str = "relu", rng=None, dtype="float32"):
+        if activation not in ACTIVATIONS:
+            choices = ", ".join(ACTIVATIONS)
+            raise ValueError(f"unknown activation {activation!r}: choose one of {choices}")
+        hidden_init = "he" if activation in ("relu", "leaky_relu") else "glorot"
+        self.layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            self.layers.append(Linear(n_in, n_out, "glorot" if last else hidden_init, rng, dtype))
+            if not last:
+                self.layers.append(ACTIVATIONS[activation]())
+
+    def named_params(self, prefix: str):
+        """``{"prefix.0.W": W, ...}``: every parameter, named by layer position."""
+        return {
+            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()
+        }
+
+    def named_grads(self, prefix: str):
+        return {
+            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()
+        }
+
+    def bind(self, prefix: str, flat):
+        """Point every layer's params and grads at their views in a FlatParameters buffer."""
+        for i, layer in enumerate(self.layers):
+            for k in layer.params:
+                layer.params[k] = flat.params[f"{prefix}.{i}.{k}"]
+                layer.grads[k] = flat.grads[f"{prefix}.{i}.{k}"]
+
+    def forward(self, X):
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def backward(self, dY, need_input_grad: bool = True):
+        """Backpropagate dY through every layer, last to first; returns dX (or None)."""
+        for layer in reversed(self.layers[1:]):
+            dY = layer.backward(dY)
+        return self.layers[0].backward(dY, need_input_grad)

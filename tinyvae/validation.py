@@ -1,0 +1,47 @@
+"""Checks on what users pass to a model: each failure names the argument and the fix."""
+
+from __future__ import annotations
+
+
+def check_input(model, x, name: str = "x") -> None:
+    """x must be a (B, D) floating array on the model's backend, finite, and in [0, 1]
+    for a Bernoulli likelihood. Raises TypeError or ValueError naming ``name``."""
+    if not model.backend.owns(x):
+        raise TypeError(
+            f"{name} must be a {model.backend.name} array (this model's backend); "
+            f"got {type(x).__module__}.{type(x).__name__}: convert it with model.backend.asarray({name})"
+        )
+    if x.dtype != model.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model uses {model.dtype}: "
+            f"convert it with {name}.astype('{model.dtype}')"
+        )
+    if x.ndim != 2 or x.shape[1] != model.input_dim:
+        raise ValueError(f"{name} must have shape (batch, {model.input_dim}), got {tuple(x.shape)}")
+    xp = model.xp
+    if not bool(xp.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or Inf values: clean or drop those examples")
+    if model.likelihood == "bernoulli" and x.size and (float(x.min()) < 0 or float(x.max()) > 1):
+        raise ValueError(
+            f"{name} has values outside [0, 1], which a Bernoulli likelihood cannot "
+            f"score: scale the data to [0, 1] or use likelihood='gaussian'"
+        )
+
+
+def check_labels(model, labels, n: int):
+    """Labels are required (n ints in [0, num_classes)) for a conditional model, else ignored."""
+    if not model.num_classes:
+        return None
+    if labels is None:
+        raise ValueError(
+            f"labels is required: this model is conditional on {model.num_classes} classes"
+        )
+    labels = model.xp.asarray(labels)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"labels must be {n} integers, one per example; got shape {labels.shape}, "
+            f"dtype {labels.dtype}"
+        )
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= model.num_classes):
+        raise ValueError(f"labels must lie in [0, {model.num_classes}); got values outside it")
+    return labels
