@@ -1,0 +1,208 @@
+"""The PyTorch example VAE (pytorch/examples ``vae/main.py``), as a yardstick for tinyvae.
+
+Same model, loss and training loop as that example: a 784-400-20-400-784 MLP with ReLU,
+a Bernoulli decoder (binary cross-entropy summed over pixels), the Gaussian KL term,
+Adam with lr 1e-3, batch 128, seed 1. Losses are totals over the dataset divided by
+the number of images (nats per image); the test pass samples ``z`` too, as the example does.
+
+    python benchmarks/torch_reference.py --json          # 10 epochs on Fashion-MNIST
+    python benchmarks/torch_reference.py --synthetic     # random data, for timing only
+
+tinyvae itself never uses PyTorch. This module imports without it, and raises an
+ImportError saying what to install only when one of its functions is called.
+The script exits with status 2 and a one-line message when PyTorch or the data is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:  # optional: the guarded import keeps this module importable without PyTorch
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    TORCH_IMPORT_ERROR: Exception | None = None
+except ImportError as error:
+    torch = F = nn = None
+    TORCH_IMPORT_ERROR = error
+
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def require_torch() -> None:
+    """Raise a clear ImportError when PyTorch is not installed."""
+    if torch is None:
+        raise ImportError(
+            "benchmarks/torch_reference.py needs PyTorch (tinyvae does not): "
+            "install it in a separate environment, e.g. `pip install torch numpy`"
+        ) from TORCH_IMPORT_ERROR
+
+
+class VAE(nn.Module if nn is not None else object):  # a plain class when torch is absent
+    """The example's VAE; ``decode`` returns logits (the example applies the sigmoid there)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)  # mu
+        self.fc22 = nn.Linear(400, 20)  # logvar
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):  # x: (B, 784) -> mu, logvar: (B, 20)
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):  # z = mu + eps * std, eps ~ N(0, I)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):  # z: (B, 20) -> logits: (B, 784)
+        h3 = F.relu(self.fc3(z))
+        return self.fc4(h3)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+def build_model():
+    """The example's VAE with PyTorch's default initialisation (seed it first)."""
+    require_torch()
+    return VAE()
+
+
+def loss_function(recon_logits, x, mu, logvar):
+    """Summed BCE + KL for a batch, in nats (divide by the batch size for per image).
+
+    The example computes ``binary_cross_entropy(sigmoid(logits), x)``; the ``_with_logits``
+    form is the same function evaluated stably (no log of a probability rounded to 0 or 1).
+    """
+    require_torch()
+    bce = F.binary_cross_entropy_with_logits(recon_logits, x.view(-1, 784), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kld
+
+
+def train_epoch(model, optimizer, x, batch_size, generator):
+    """One pass over ``x`` (n, 784) in an order shuffled by ``generator``; mean loss per image."""
+    require_torch()
+    model.train()
+    order = torch.randperm(len(x), generator=generator)
+    total = 0.0
+    for start in range(0, len(x), batch_size):  # the last batch may be smaller, as in the example
+        batch = x[order[start : start + batch_size]]  # (B, 784)
+        optimizer.zero_grad()
+        recon, mu, logvar = model(batch)
+        loss = loss_function(recon, batch, mu, logvar)
+        loss.backward()
+        total += loss.item()  # the loss before this step's update, as in the example
+        optimizer.step()
+    return total / len(x)
+
+
+def test_loss(model, x, batch_size):
+    """Mean loss per image over ``x`` (n, 784), in order, still sampling ``z``."""
+    require_torch()
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size]
+            recon, mu, logvar = model(batch)
+            total += loss_function(recon, batch, mu, logvar).item()
+    return total / len(x)
+
+
+def load_images(path):
+    """An IDX image file (gzip) -> float32 array (n, 784) scaled to [0, 1]."""
+    with gzip.open(path, "rb") as f:
+        raw = np.frombuffer(f.read(), dtype=np.uint8, offset=16)
+    return raw.reshape(-1, 784).astype(np.float32) / 255.0
+
+
+def load_data(data_dir, synthetic, seed):
+    """(train, test) float32 tensors of shapes (60000, 784) and (10000, 784)."""
+    if synthetic:  # uniform noise of the right shape: good for timing, meaningless as a loss
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(60000, 784, generator=g), torch.rand(10000, 784, generator=g)
+    files = [Path(data_dir) / f"{s}-images-idx3-ubyte.gz" for s in ("train", "t10k")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"no Fashion-MNIST in {data_dir} (missing {', '.join(missing)}): "
+            "pass --data-dir, or --synthetic to time on random data"
+        )
+    return tuple(torch.from_numpy(load_images(f)) for f in files)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--data-dir", default=DATA_DIR)
+    parser.add_argument("--synthetic", action="store_true", help="random data, for timing only")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    args = parser.parse_args(argv)
+
+    try:
+        require_torch()
+        train_x, test_x = load_data(args.data_dir, args.synthetic, args.seed)
+    except (ImportError, FileNotFoundError) as error:
+        print(f"torch_reference: {error}", file=sys.stderr)
+        return 2
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # weights and the reparameterisation noise
+    model = build_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(args.seed)  # the shuffling order
+
+    print("epoch  train_loss  test_loss  seconds  train_s")
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.perf_counter()
+        train = train_epoch(model, optimizer, train_x, args.batch_size, generator)
+        t1 = time.perf_counter()
+        test = test_loss(model, test_x, args.batch_size)
+        t2 = time.perf_counter()
+        history.append(
+            dict(epoch=epoch, train_loss=train, test_loss=test, seconds=t2 - t0, train_s=t1 - t0)
+        )
+        print(f"{epoch:5d}  {train:10.4f}  {test:9.4f}  {t2 - t0:7.2f}  {t1 - t0:7.2f}", flush=True)
+
+    if args.json:
+        print(
+            json.dumps(
+                dict(
+                    final_train_loss=history[-1]["train_loss"],
+                    final_test_loss=history[-1]["test_loss"],
+                    seconds_per_epoch=sum(h["seconds"] for h in history) / len(history),
+                    train_seconds_per_epoch=sum(h["train_s"] for h in history) / len(history),
+                    epochs=args.epochs,
+                    batch_size=args.batch_size,
+                    seed=args.seed,
+                    data="synthetic" if args.synthetic else "fashion-mnist",
+                    torch=torch.__version__,
+                    threads=torch.get_num_threads(),
+                    history=history,
+                )
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
