@@ -40,7 +40,7 @@ def relative_error(analytic, numeric) -> float:
     return float(np.linalg.norm(a - n) / scale) if scale > 0 else 0.0
 
 
-def numerical_gradient(f, array, h: float = 1e-6, indices=None):
+def numerical_gradient(f, array, h: float = 1e-5, indices=None):
     """Central differences of scalar ``f()`` w.r.t. ``array`` (perturbed in place, restored).
 
     ``indices``: flat positions to check (default: all). Returns a NumPy float64 array of
@@ -61,7 +61,7 @@ def numerical_gradient(f, array, h: float = 1e-6, indices=None):
 
 
 def check_gradient(
-    f, array, analytic, h: float = 1e-6, max_checks: int | None = None, seed: int = 0
+    f, array, analytic, h: float = 1e-5, max_checks: int | None = None, seed: int = 0
 ):
     """Relative error between ``analytic`` (same shape as ``array``) and central differences.
 
@@ -75,7 +75,7 @@ def check_gradient(
     return relative_error(analytic if indices is None else analytic[indices], numeric)
 
 
-def directional_check(f, array, analytic, h: float = 1e-6, seed: int = 0):
+def directional_check(f, array, analytic, h: float = 1e-5, seed: int = 0):
     """Relative error of the directional derivative along one random unit direction u."""
     u_host = np.random.default_rng(seed).standard_normal(array.shape)
     u_host /= np.linalg.norm(u_host)
