@@ -193,3 +193,13 @@ def test_conditional_model_requires_valid_labels():
     with pytest.raises(ValueError, match="labels must lie in"):
         model.loss_and_grads(x, labels=np.array([0, 3]))
     assert model.sample(4, labels=np.array([0, 1, 2, 2])).shape == (4, D_IN)
+
+
+def test_denoising_gradients_with_a_separate_encoder_input():
+    model = make_model()
+    x, eps, _ = batch()
+    corrupted = x * (np.random.default_rng(9).random(x.shape) > 0.3)  # masking noise
+    worst, errors = worst_gradient_error(model, x=x, eps=eps, x_input=corrupted)
+    assert worst < TOL, errors
+    # The encoder really sees the corrupted input: the loss differs from the clean one.
+    assert model.loss_and_grads(x, eps=eps, x_input=corrupted)[0] != model.loss_and_grads(x, eps=eps)[0]

@@ -161,14 +161,23 @@ class VAE:
     # --- the loss and its gradient --------------------------------------------------------
 
     def loss_and_grads(
-        self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo", validate=True
+        self,
+        x,
+        eps=None,
+        beta=1.0,
+        labels=None,
+        samples=1,
+        objective="elbo",
+        validate=True,
+        x_input=None,
     ):
         """Negative ELBO (or IWAE bound) per example, its parts, and its gradient.
 
         x : (B, D) data on this model's backend. eps : optional noise, (B, L) or
         (samples, B, L); drawn from ``self.rng`` when None. labels : (B,) ints for a
         conditional model. validate : check x's shape and values (the trainer checks the
-        whole dataset once and turns this off).
+        whole dataset once and turns this off). x_input : what the encoder sees, if not x
+        (a denoising VAE encodes a corrupted image and scores the clean one, x).
 
         Returns ``(loss, parts, grads)``: loss a 0-d array (nats per example), parts
         ``{"recon": ..., "kl": ...}`` (their weighted sum is the ELBO loss), grads the same
@@ -176,6 +185,8 @@ class VAE:
         """
         if validate:
             check_input(self, x, "x")
+            if x_input is not None:
+                check_input(self, x_input, "x_input")
             labels = check_labels(self, labels, len(x))
         if objective not in OBJECTIVES:
             raise ValueError(
@@ -184,7 +195,7 @@ class VAE:
         xp, B, K = self.xp, x.shape[0], int(samples)
 
         # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D).
-        mu, logvar = self._encode(x, labels)
+        mu, logvar = self._encode(x if x_input is None else x_input, labels)
         eps = self._noise(eps, (K, B, self.latent_dim))
         z = D.reparameterize(mu, logvar, eps)
         out = self._decode(z, labels)
