@@ -1,0 +1,202 @@
+"""The training loop and its helpers: the config, the KL ramp, corruption, exact resumption."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tinyvae import checkpoint
+from tinyvae.backend import get_backend
+from tinyvae.config import TrainConfig, build_parser, check, parse_args, parse_hidden
+from tinyvae.data import Batches, load
+from tinyvae.errors import UserError
+from tinyvae.trainer import (
+    Diverged,
+    active_units,
+    beta_at,
+    corrupt,
+    evaluate_loss,
+    make_model,
+    make_optimizer,
+    train_epoch,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small matrices: one BLAS thread is fastest, and steady when other jobs share the CPU."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load("digits")
+
+
+def small(**changes):
+    base = dict(dataset="digits", hidden=(32,), latent_dim=4, batch_size=100, no_progress=True)
+    return check(TrainConfig(**{**base, **changes}))
+
+
+def setup(config, ds):
+    model = make_model(config, ds.train_x.shape[1], ds.num_classes)
+    batches = Batches(ds.train_x, ds.train_y, model.backend, config.batch_size, config.seed)
+    return model, make_optimizer(model, config), batches
+
+
+# --- the config ----------------------------------------------------------------------------
+
+
+def test_defaults_are_the_pytorch_example_recipe():
+    c = parse_args([])
+    assert (c.dataset, c.hidden, c.latent_dim, c.activation, c.likelihood, c.binarize) == (
+        "mnist", (400,), 20, "relu", "bernoulli", "none"
+    )  # fmt: skip
+    assert (c.optimizer, c.lr, c.batch_size, c.epochs, c.seed, c.init) == (
+        "adam", 1e-3, 128, 10, 1, "pytorch"
+    )  # fmt: skip
+
+
+def test_every_field_has_help_and_a_flag():
+    help_text = build_parser().format_help()
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata["help"], f.name
+        assert "--" + f.name.replace("_", "-") in help_text
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--epochs", "0"], "--epochs must be a positive integer"),
+        (["--epochs", "ten"], "invalid int value"),
+        (["--batch-size", "-5"], "--batch-size must be a positive integer"),
+        (["--latent-dim", "2.5"], "invalid int value"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["--lr", "nan"], "--lr must be a positive number"),
+        (["--hidden", "400,,x"], "--hidden must be positive layer sizes"),
+        (["--hidden", "0"], "--hidden must be positive layer sizes"),
+        (["--likelihood", "poisson"], "invalid choice"),
+        (["--denoise", "1.5"], "--denoise must be a number in [0, 1)"),
+        (["--gaussian-logvar", "0"], "applies only to --likelihood gaussian"),
+        (["--resume"], "--resume needs --out"),
+        (["--no-such-flag"], "unrecognized arguments"),
+    ],
+)
+def test_bad_values_are_one_line_user_errors(argv, words):
+    with pytest.raises(UserError, match=None) as info:
+        parse_args(argv)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_hidden_accepts_commas_and_sequences():
+    assert parse_hidden("512, 256") == (512, 256)
+    assert parse_hidden([64]) == (64,)
+    assert check(TrainConfig(epochs=3, hidden=[8, 4])).hidden == (8, 4)
+    with pytest.raises(UserError, match="--epochs"):
+        check(TrainConfig(epochs=2.5))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def test_kl_warmup_ramps_linearly_per_step():
+    c = small(beta=2.0, kl_warmup=2)
+    assert [beta_at(c, s, 10) for s in (0, 5, 10, 20, 50)] == [0.0, 0.5, 1.0, 2.0, 2.0]
+    assert beta_at(small(beta=0.5), 0, 10) == 0.5
+
+
+@pytest.mark.parametrize("kind", ["mask", "salt-pepper"])
+def test_corrupt_changes_about_p_of_the_pixels_and_keeps_the_input(kind):
+    x = np.full((200, 50), 0.5, dtype=np.float32)
+    out = corrupt(x, 0.3, kind, np.random.default_rng(0))
+    changed = out != 0.5
+    assert abs(changed.mean() - 0.3) < 0.02 and (x == 0.5).all()
+    assert set(np.unique(out[changed])) <= {0.0, 1.0}
+    if kind == "salt-pepper":
+        assert abs((out[changed] == 1).mean() - 0.5) < 0.05
+
+
+def test_evaluate_loss_is_reproducible_and_leaves_training_noise_alone(digits):
+    model, _, _ = setup(small(), digits)
+    x = model.backend.asarray(digits.test_x)
+    state = dict(model.rng.bit_generator.state)
+    first, again = evaluate_loss(model, x, seed=3), evaluate_loss(model, x, seed=3)
+    assert first == again and model.rng.bit_generator.state == state
+    assert first["loss"] == pytest.approx(first["recon"] + first["kl"])
+
+
+def test_active_units_counts_dimensions_whose_mean_varies(digits):
+    model, _, _ = setup(small(latent_dim=6), digits)
+    last = model.parameters()["encoder.2.W"]  # (32, 2L): the first L columns give mu
+    last[:, :2] = 0  # mu_0 and mu_1 no longer depend on x
+    x = model.backend.asarray(digits.test_x)
+    mu = model.encode(x)[0]
+    assert active_units(model, x) == int((mu.var(axis=0) > 0.01).sum()) <= 4
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def test_two_epochs_lower_the_loss(digits):
+    config = small()
+    model, optimizer, batches = setup(config, digits)
+    first = train_epoch(model, optimizer, batches, config, 1)
+    second = train_epoch(model, optimizer, batches, config, 2)
+    assert first["finished"] and first["steps"] == len(batches) == 15
+    assert second["train_loss"] < first["train_loss"]
+    assert first["train_loss"] == pytest.approx(first["recon"] + first["kl"])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(),
+        dict(conditional=True, denoise=0.2, noise="salt-pepper", objective="iwae", samples=3),
+        dict(likelihood="gaussian", kl_warmup=1.5, clip_norm=5.0, optimizer="sgd", lr=1e-3),
+    ],
+)
+def test_a_run_stopped_mid_epoch_resumes_bit_for_bit(digits, tmp_path, changes):
+    config = small(**changes)
+    straight, opt, batches = setup(config, digits)
+    for epoch in (1, 2):
+        expected = train_epoch(straight, opt, batches, config, epoch)
+
+    model, opt, batches = setup(config, digits)
+    train_epoch(model, opt, batches, config, 1)
+    calls = iter(range(100))
+    stopped = train_epoch(model, opt, batches, config, 2, should_stop=lambda: next(calls) == 5)
+    assert not stopped["finished"] and stopped["steps"] == 6
+    checkpoint.save(tmp_path / "c.npz", model, opt, {"sums": stopped["sums"]})
+
+    fresh, opt, batches = setup(config, digits)  # a new process, as far as state goes
+    saved = checkpoint.load(tmp_path / "c.npz")
+    checkpoint.restore(saved, fresh, opt)
+    result = train_epoch(fresh, opt, batches, config, 2, 6, saved.state["sums"])
+    assert np.array_equal(fresh.flat.data, straight.flat.data)
+    for key in ("train_loss", "objective", "recon", "kl", "beta"):
+        assert result[key] == expected[key], key
+
+
+def test_divergence_names_epoch_and_step(digits):
+    config = small(optimizer="sgd", lr=1e12)
+    model, optimizer, batches = setup(config, digits)
+    with pytest.raises(Diverged, match=r"in epoch 1 by step \d+: the learning rate"):
+        train_epoch(model, optimizer, batches, config, 1)
+
+
+def test_pytorch_init_draws_uniform_weights_and_biases(digits):
+    model, _, _ = setup(small(), digits)
+    W, b = model.parameters()["encoder.0.W"], model.parameters()["encoder.0.b"]
+    bound = 1 / np.sqrt(64)
+    assert np.abs(W).max() <= bound and np.abs(W).max() > 0.95 * bound
+    assert np.abs(b).max() <= bound and np.abs(b).min() > 0
+    he, _, _ = setup(small(init="he"), digits)
+    assert (he.parameters()["encoder.0.b"] == 0).all()
+
+
+def test_training_runs_on_the_backend_it_is_given(digits):
+    backend = get_backend("numpy")
+    model, _, _ = setup(small(), digits)
+    assert model.backend == backend and model.flat.data.dtype == np.float32

@@ -1,0 +1,180 @@
+"""The pictures a run writes: image grids, loss curves, the latent space.
+
+Every function takes host (NumPy) arrays and writes one PNG. They use matplotlib's
+object interface (``Figure``, never ``pyplot``), so they need no display, change no global
+state and work the same in a script, a test or a notebook. Each also returns its figure.
+
+    >>> save_grid("samples.png", images, (28, 28), ncols=8)    # images (64, 784) in [0, 1]
+
+The last two functions draw what ``tinyvae.train`` writes into a run folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def tile(images, shape, ncols=8, pad=1, pad_value=1.0) -> np.ndarray:
+    """(n, H*W) images -> one (rows*(H+pad)+pad, ncols*(W+pad)+pad) picture, row by row."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
+    n, (H, W) = len(images), shape
+    rows = max(1, math.ceil(n / ncols))
+    canvas = np.full((rows * (H + pad) + pad, ncols * (W + pad) + pad), pad_value, np.float32)
+    for i, image in enumerate(images.reshape(n, H, W)):
+        r, c = divmod(i, ncols)
+        top, left = pad + r * (H + pad), pad + c * (W + pad)
+        canvas[top : top + H, left : left + W] = image
+    return canvas
+
+
+def _figure(width_px, height_px, title=None, inches=6.0):
+    """A figure about ``inches`` wide whose one axes keeps the picture's aspect ratio."""
+    aspect = height_px / width_px
+    fig = Figure(figsize=(inches, inches * aspect + (0.4 if title else 0.1)), dpi=100)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 * inches * aspect / fig.get_figheight()))
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10, y=0.99)
+    return fig, ax
+
+
+def save_grid(path, images, shape, ncols=8, title=None, row_labels=None):
+    """Images (n, H*W) in [0, 1] as a grid, white-on-black, with optional labels per row."""
+    canvas = tile(images, shape, ncols)
+    fig, ax = _figure(canvas.shape[1], canvas.shape[0], title)
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for r, label in enumerate(row_labels or []):
+        y = 1 + r * (shape[0] + 1) + shape[0] / 2
+        ax.text(-1, y, str(label), ha="right", va="center", fontsize=8)
+    fig.savefig(path)
+    return fig
+
+
+def save_reconstructions(path, originals, reconstructions, shape, ncols=8, title=None):
+    """Rows of ``ncols`` originals, each row followed by the row of their reconstructions."""
+    originals, reconstructions = np.asarray(originals), np.asarray(reconstructions)
+    rows = []
+    for start in range(0, len(originals), ncols):
+        rows += [originals[start : start + ncols], reconstructions[start : start + ncols]]
+    return save_grid(
+        path,
+        np.concatenate(rows),
+        shape,
+        ncols,
+        title or "test images (odd rows) and their reconstructions (even rows)",
+    )
+
+
+def save_loss_curves(path, history):
+    """Train and test loss per epoch (left) and the loss's two parts (right), in nats/image."""
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 4), dpi=100)
+    left, right = fig.subplots(1, 2)
+    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    left.plot(epochs, [h["test_loss"] for h in history], "s-", label="test")
+    left.set(xlabel="epoch", ylabel="negative ELBO (nats / image)", title="loss")
+    right.plot(epochs, [h["recon"] for h in history], "o-", label="reconstruction")
+    right.plot(epochs, [h["kl"] for h in history], "s-", label="KL")
+    right.set(xlabel="epoch", ylabel="nats / image", title="train loss in parts")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    return fig
+
+
+def save_latent_scatter(path, mu, labels, title=None):
+    """The first two latent coordinates of each image's posterior mean, coloured by label."""
+    mu, labels = np.asarray(mu), np.asarray(labels)
+    fig = Figure(figsize=(6.5, 5.5), dpi=100)
+    ax = fig.subplots()
+    points = ax.scatter(
+        mu[:, 0],
+        mu[:, 1],
+        c=labels,
+        cmap="tab10",
+        s=4,
+        alpha=0.7,
+        vmin=-0.5,
+        vmax=9.5 if labels.max(initial=0) < 10 else None,
+    )
+    fig.colorbar(points, ax=ax, label="label", ticks=np.unique(labels)[:20])
+    ax.set(xlabel="z[0]", ylabel="z[1]", title=title or "posterior means of the test images")
+    fig.tight_layout()
+    fig.savefig(path)
+    return fig
+
+
+def manifold_latents(n=20, quantile=0.05) -> np.ndarray:
+    """An n x n grid of 2-D latent points, (n*n, 2), evenly spaced in prior probability.
+
+    Coordinates are standard-normal quantiles from ``quantile`` to ``1 - quantile``, so
+    the grid covers where the prior puts its mass (Kingma & Welling 2014, figure 4).
+    Rows run from high z[1] (top) to low; columns from low z[0] to high.
+    """
+    values = [NormalDist().inv_cdf(p) for p in np.linspace(quantile, 1 - quantile, n)]
+    return np.array([[x, y] for y in values[::-1] for x in values], dtype=np.float32)
+
+
+def interpolation_latents(z_a, z_b, steps=10) -> np.ndarray:
+    """``steps`` points on the straight line from z_a to z_b (both ends included): (steps, L)."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]  # (steps, 1)
+    return (1 - t) * np.asarray(z_a)[None] + t * np.asarray(z_b)[None]
+
+
+# --- the pictures of a run (tinyvae.train) -------------------------------------------------
+
+
+def save_epoch_pictures(folder, model, epoch, z, labels, test_x, test_y, shape, history):
+    """samples_epochNN.png (the fixed draws z decoded), reconstructions_epochNN.png, loss.png."""
+    to_host = model.backend.to_host
+    row_labels = None if labels is None else [int(k) for k in labels[::8]]
+    save_grid(
+        Path(folder) / f"samples_epoch{epoch:02d}.png",
+        to_host(model.decode(z, labels)),
+        shape,
+        ncols=8,
+        title=f"samples from the prior after epoch {epoch}",
+        row_labels=row_labels,
+    )
+    x, y = test_x[:32], test_y[:32] if model.num_classes else None
+    recon = model.reconstruct(x, y)
+    save_reconstructions(
+        Path(folder) / f"reconstructions_epoch{epoch:02d}.png", to_host(x), to_host(recon), shape
+    )
+    save_loss_curves(Path(folder) / "loss.png", history)
+
+
+def save_final_pictures(folder, model, mu, test_y, shape):
+    """latent.png, manifold.png (2-D latent, unconditional) and interpolation.png.
+
+    mu : (n, L) host array of the test images' posterior means; test_y : (n,) host labels.
+    """
+    folder, decode = Path(folder), lambda z, y=None: model.backend.to_host(model.decode(z, y))
+    more = "" if model.latent_dim == 2 else " (first two of its dimensions)"
+    save_latent_scatter(folder / "latent.png", mu, test_y, "posterior means of the test set" + more)
+    if model.latent_dim == 2 and not model.num_classes:
+        save_grid(
+            folder / "manifold.png",
+            decode(manifold_latents(20)),
+            shape,
+            ncols=20,
+            title="decoded latent grid (standard-normal quantiles 0.05 to 0.95)",
+        )
+    rows = []
+    for a in range(0, 8, 2):  # four pairs of test images: 0-1, 2-3, 4-5, 6-7
+        labels = np.repeat(test_y[a : a + 1], 10) if model.num_classes else None
+        rows.append(decode(interpolation_latents(mu[a], mu[a + 1], steps=10), labels))
+    save_grid(
+        folder / "interpolation.png",
+        np.concatenate(rows),
+        shape,
+        ncols=10,
+        title="from one test image's code to the next one's, in 10 steps",
+    )

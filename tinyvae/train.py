@@ -1,0 +1,253 @@
+"""``python -m tinyvae.train``: train a VAE and fill a run folder (``--help`` lists the flags).
+
+    python -m tinyvae.train --dataset digits --epochs 20 --out runs/digits
+
+The run folder::
+
+    config.json                  the recipe: every field of TrainConfig
+    metrics.jsonl                one JSON object per epoch (losses in nats per image)
+    checkpoint.npz               weights, optimizer state and position (tinyvae/checkpoint.py)
+    samples_epochNN.png          the same 64 prior draws, decoded after every epoch
+    reconstructions_epochNN.png  test images above their reconstructions
+    loss.png                     loss curves
+    latent.png                   posterior means of the test set, coloured by label (at the end)
+    manifold.png                 decoded grid over a 2-D latent space (2-D latents only)
+    interpolation.png            decoded straight lines between test images' codes
+
+A checkpoint is written at the end of every epoch. The first Ctrl-C finishes the current
+step, saves a checkpoint of that exact point (mid-epoch) and exits; ``--resume`` then
+continues bit for bit, as if nothing had happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tinyvae import checkpoint, plots
+from tinyvae.checkpoint import atomic_write, describe
+from tinyvae.cli import INTERRUPTED, ctrl_c_stops_gently, run
+from tinyvae.config import TrainConfig, check, flag, from_dict, given_args, to_dict
+from tinyvae.data import Batches, load
+from tinyvae.errors import UserError
+from tinyvae.trainer import (
+    EVAL,
+    Diverged,
+    active_units,
+    evaluate_loss,
+    make_model,
+    make_optimizer,
+    posterior_means,
+    stream_seed,
+    test_arrays,
+    train_epoch,
+)
+from tinyvae.validation import check_input
+
+#: flags that may change when a run is resumed; the rest of the recipe is fixed
+RESUMABLE = ("epochs", "backend", "out", "resume", "no_progress", "progress_every")
+
+
+def main(argv=None) -> int:
+    given = given_args(argv)
+    config = check(TrainConfig(**given))
+    folder = Path(config.out) if config.out else default_folder(config)
+    saved = checkpoint.load(folder) if config.resume else None
+    if saved is not None:
+        config = resumed_config(saved, given)
+    else:
+        new_folder(folder)
+
+    dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
+    model = make_model(config, dataset.train_x.shape[1], dataset.num_classes)
+    optimizer = make_optimizer(model, config)
+    batches = Batches(
+        dataset.train_x,
+        dataset.train_y,
+        model.backend,
+        config.batch_size,
+        config.seed,
+        binarize=config.binarize,
+    )
+    test_x, test_y = test_arrays(dataset, config, model.backend)
+    check_data(model, batches.x, config)
+    state = {"epoch": 0, "step": 0, "sums": None, "history": []}
+    if saved is not None:
+        checkpoint.restore(saved, model, optimizer)
+        state = saved.state
+
+    def save():
+        extra = {"image_shape": list(dataset.image_shape)}
+        checkpoint.save(folder / "checkpoint.npz", model, optimizer, state | extra, to_dict(config))
+
+    text = json.dumps(to_dict(config), indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda f: f.write(text), mode="w")
+    if saved is None:
+        save()  # epoch 0: there is always a checkpoint to go back to
+    if state["epoch"] >= config.epochs:
+        print(f"{folder} already has {state['epoch']} epochs: give --epochs N to train further")
+        return 0
+    H, W = dataset.image_shape
+    print(
+        f"{dataset.name}: {len(dataset.train_x):,} training and {len(test_x):,} test images "
+        f"of {H}x{W} ({dataset.source})"
+    )
+    print(
+        f"model {describe(model.config)}, {model.flat.size:,} parameters, "
+        f"{model.backend.name}; run folder {folder}",
+        flush=True,
+    )
+
+    z, z_labels = prior_draws(model, config.seed)
+    with ctrl_c_stops_gently() as stop:
+        for epoch in range(state["epoch"] + 1, config.epochs + 1):
+            result = train_epoch(
+                model,
+                optimizer,
+                batches,
+                config,
+                epoch,
+                state["step"],
+                state["sums"],
+                should_stop=stop,
+            )
+            if not result["finished"]:  # Ctrl-C: save this exact point of the epoch
+                state = state | {"step": result["steps"], "sums": result["sums"]}
+                save()
+                return stopped(
+                    folder, f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
+                )
+            record = finish_epoch(model, config, epoch, result, test_x, test_y)
+            state = {
+                "epoch": epoch,
+                "step": 0,
+                "sums": None,
+                "history": state["history"] + [record],
+            }
+            save()
+            write_metrics(folder / "metrics.jsonl", state["history"])
+            print(log_line(record, config, model.latent_dim), flush=True)
+            plots.save_epoch_pictures(
+                folder,
+                model,
+                epoch,
+                z,
+                z_labels,
+                test_x,
+                test_y,
+                dataset.image_shape,
+                state["history"],
+            )
+            if stop():
+                return stopped(folder, f"after epoch {epoch}")
+    mu = model.backend.to_host(posterior_means(model, test_x, test_y))  # (n, L)
+    plots.save_final_pictures(folder, model, mu, dataset.test_y, dataset.image_shape)
+    print(f"done: pictures, metrics and checkpoint in {folder}")
+    return 0
+
+
+def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
+    """Score the test set and build the epoch's metrics record (losses in nats per image)."""
+    start = time.perf_counter()
+    if not bool(model.xp.isfinite(model.flat.data).all()):
+        raise Diverged(
+            f"the parameters became NaN or Inf in epoch {epoch}: lower --lr (now "
+            f"{config.lr}) or add --clip-norm; the last good checkpoint is kept"
+        )
+    test = evaluate_loss(model, test_x, test_y, seed=stream_seed(config.seed, epoch, EVAL))
+    active = active_units(model, test_x, test_y)
+    return {
+        "epoch": epoch,
+        "train_loss": result["train_loss"],  # negative ELBO, mean over the epoch's steps
+        "test_loss": test["loss"],
+        "recon": result["recon"],
+        "kl": result["kl"],
+        "test_recon": test["recon"],
+        "test_kl": test["kl"],
+        "objective": result["objective"],  # what was minimised (differs with beta or iwae)
+        "beta": result["beta"],
+        "active_units": active,
+        "seconds": result["train_seconds"] + time.perf_counter() - start,
+        "train_seconds": result["train_seconds"],
+        "images_per_s": result["images_per_s"],
+    }
+
+
+def write_metrics(path, history) -> None:
+    """metrics.jsonl, rewritten whole from the checkpoint's history: the two always agree."""
+    atomic_write(path, lambda f: f.writelines(json.dumps(h) + "\n" for h in history), mode="w")
+
+
+def default_folder(config) -> Path:
+    return Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def new_folder(folder: Path) -> None:
+    """Create the run folder; refuse one that already holds a run."""
+    if (folder / "checkpoint.npz").exists():
+        raise UserError(
+            f"{folder} already holds a run: add --resume to continue it, or choose another --out"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the run folder {folder}: {error.strerror}") from None
+
+
+def resumed_config(saved, given: dict) -> TrainConfig:
+    """The saved recipe, with the few flags a resumed run may change taken from ``given``."""
+    config = from_dict(saved.meta.get("config") or {})
+    asked = check(TrainConfig(**given))  # the given flags, parsed and checked like the rest
+    for name in given:
+        if name in RESUMABLE:
+            setattr(config, name, getattr(asked, name))
+        elif getattr(asked, name) != getattr(config, name):
+            raise UserError(
+                f"{flag(name)} {getattr(asked, name)} differs from this run's "
+                f"{getattr(config, name)}: a resumed run keeps its recipe (only "
+                "--epochs, --backend and display flags may change)"
+            )
+    return config
+
+
+def check_data(model, x, config) -> None:
+    """Check the whole training set once, so that each step can skip the check."""
+    try:
+        check_input(model, x, "the training images")
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{error} (--likelihood {config.likelihood})") from None
+
+
+def stopped(folder, where: str) -> int:
+    print(
+        f"stopped {where}; checkpoint saved. Continue with: python -m tinyvae.train "
+        f"--out {folder} --resume",
+        file=sys.stderr,
+    )
+    return INTERRUPTED
+
+
+def log_line(r: dict, config, latent_dim: int) -> str:
+    """One line per epoch: the losses in nats per image, then how long it took."""
+    return (
+        f"epoch {r['epoch']:{len(str(config.epochs))}d}/{config.epochs}  "
+        f"train {r['train_loss']:.2f} (recon {r['recon']:.2f} + KL {r['kl']:.2f})  "
+        f"test {r['test_loss']:.2f}  active {r['active_units']}/{latent_dim}  "
+        f"{r['seconds']:.2f} s  {r['images_per_s']:,.0f} img/s"
+    )
+
+
+def prior_draws(model, seed, per_class=8):
+    """The fixed z of the samples pictures: 64 draws, or ``per_class`` for every class."""
+    n = model.num_classes * per_class if model.num_classes else 64
+    z = np.random.default_rng(seed).standard_normal((n, model.latent_dim))  # (n, L)
+    labels = np.repeat(np.arange(model.num_classes), per_class) if model.num_classes else None
+    return model.backend.asarray(z), labels
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

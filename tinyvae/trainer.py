@@ -1,0 +1,231 @@
+"""The training loop, readable top to bottom, and the measurements around it.
+
+    model = make_model(config, input_dim=784, num_classes=10)
+    optimizer = make_optimizer(model, config)
+    batches = Batches(train_x, train_y, model.backend, config.batch_size, config.seed)
+    for epoch in range(1, config.epochs + 1):
+        stats = train_epoch(model, optimizer, batches, config, epoch)   # one pass, updates
+        test = evaluate_loss(model, test_x, test_y)                      # no updates
+
+Reproducibility: every random number of epoch ``e`` comes from generators seeded by
+``(seed, e)``: the batch order and binarization (in :class:`tinyvae.data.Batches`), and
+here the reparameterization noise and the input corruption. So a run resumed at epoch
+``e`` (or at step ``s`` of it: the first ``s`` draws are replayed) continues bit for bit.
+
+Speed: nothing is read back from the device inside a step. The running loss is summed
+on the device and read every ``config.progress_every`` steps (every step on NumPy, where
+reading costs nothing), which is also where a NaN or Inf loss is caught.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from tinyvae.backend import array_module
+from tinyvae.data import binarize
+from tinyvae.errors import UserError
+from tinyvae.model import VAE
+from tinyvae.optim import SGD, Adam
+
+NOISE, EVAL = 1, 2  # stream numbers: (seed, epoch, stream) seeds one generator each
+PARTS = ("objective", "recon", "kl", "images")  # what an epoch sums, image-weighted
+
+
+class Diverged(UserError):
+    """The loss became NaN or Inf; the message names the epoch and step."""
+
+
+def make_model(config, input_dim: int, num_classes: int = 0) -> VAE:
+    """The VAE that ``config`` describes, for images of ``input_dim`` pixels."""
+    model = VAE(
+        input_dim,
+        hidden=config.hidden,
+        latent_dim=config.latent_dim,
+        likelihood=config.likelihood,
+        activation=config.activation,
+        backend=config.backend,
+        seed=config.seed,
+        num_classes=num_classes if config.conditional else 0,
+        gaussian_logvar=config.gaussian_logvar,
+    )
+    if config.init == "pytorch":
+        init_like_pytorch(model, config.seed)
+    return model
+
+
+def init_like_pytorch(model, seed: int) -> None:
+    r"""Redraw every W and b from :math:`U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})`, as PyTorch's
+    ``nn.Linear`` does. With the example's recipe this ends about 1.7 nats/image lower
+    after 10 epochs than the He init (see docs/usage.md). Drawn on the host: same on
+    every backend."""
+    rng = np.random.default_rng(seed)
+    params = model.parameters()
+    for name, p in params.items():
+        if name.endswith((".W", ".b")):
+            bound = 1 / math.sqrt(params[name[:-1] + "W"].shape[0])  # W is (n_in, n_out)
+            p[...] = model.backend.asarray(rng.uniform(-bound, bound, p.shape))
+
+
+def test_arrays(dataset, config, backend):
+    """The test split on the device, (n, D) and (n,), binarized once with a fixed seed (for
+    ``--binarize dynamic``), so every epoch and ``tinyvae.evaluate`` score the same images."""
+    x = binarize(dataset.test_x, config.binarize, np.random.default_rng(config.seed))
+    return backend.asarray(x), backend.asarray(dataset.test_y, dtype=np.int64)
+
+
+def make_optimizer(model, config):
+    """Adam or SGD (momentum 0.9) over the model's flat parameter buffer."""
+    if config.optimizer == "adam":
+        return Adam(model.flat, lr=config.lr, clip_norm=config.clip_norm)
+    return SGD(model.flat, lr=config.lr, clip_norm=config.clip_norm)
+
+
+def stream_seed(seed: int, epoch: int, stream: int) -> int:
+    """One integer seed that depends only on ``(seed, epoch, stream)``."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+
+
+def stream_rng(backend, seed: int, epoch: int, stream: int):
+    """A generator on ``backend``'s device that depends only on ``(seed, epoch, stream)``."""
+    return backend.rng(stream_seed(seed, epoch, stream))
+
+
+def beta_at(config, step: int, steps_per_epoch: int) -> float:
+    """The KL weight at global step ``step`` (0-based): a linear ramp over ``kl_warmup`` epochs."""
+    if config.kl_warmup <= 0:
+        return config.beta
+    return config.beta * min(1.0, step / (config.kl_warmup * steps_per_epoch))
+
+
+def corrupt(x, p: float, kind: str, rng):
+    """Corrupt each pixel of x (B, D) with probability p: "mask" sets it to 0, "salt-pepper"
+    to 0 or 1 with equal odds. Returns a new array; x is untouched."""
+    hit = rng.random(x.shape, dtype=x.dtype) < p  # (B, D) which pixels to corrupt
+    if kind == "mask":
+        return x * ~hit
+    salt = (rng.random(x.shape, dtype=x.dtype) < 0.5).astype(x.dtype)  # (B, D) 0 or 1
+    return array_module(x).where(hit, salt, x)
+
+
+def train_epoch(
+    model, optimizer, batches, config, epoch: int, start_step=0, sums=None, should_stop=None
+) -> dict:
+    """One pass over ``batches`` (epoch numbers start at 1), updating the model in place.
+
+    start_step, sums : continue an epoch that was stopped after ``start_step`` steps, whose
+        running sums (``result["sums"]``) were saved.
+    should_stop : called after every step; when it returns True the epoch ends early with
+        ``finished`` False, at a step boundary, so the state is consistent and can be saved.
+
+    Returns the epoch's mean ``train_loss`` (negative ELBO = recon + kl), ``objective``
+    (what was minimised: with beta or IWAE it differs), ``recon``, ``kl`` in nats per image,
+    plus ``beta``, ``steps``, ``finished``, ``train_seconds``, ``images_per_s`` and ``sums``.
+    """
+    backend, steps = model.backend, len(batches)
+    xp, L = backend.xp, model.latent_dim
+    rng = stream_rng(backend, config.seed, epoch, NOISE)
+    sums = {**dict.fromkeys(PARTS, 0.0), "seconds": 0.0, **(sums or {})}
+    acc = {k: xp.asarray(sums[k], dtype=xp.float64) for k in PARTS}  # 0-d, on the device
+    read_every = 1 if backend.name == "numpy" else config.progress_every
+    start, step, beta = time.perf_counter(), start_step, beta_at(config, 0, steps)
+    bar = tqdm(
+        total=steps,
+        initial=start_step,
+        desc=f"epoch {epoch}",
+        unit="batch",
+        leave=False,
+        disable=config.no_progress,
+    )
+    # NumPy would warn about overflow on the way to a NaN; the check below says it better.
+    with bar, np.errstate(over="ignore", invalid="ignore"):
+        for step, (x, y) in enumerate(batches.epoch(epoch), start=1):  # step: steps done
+            B = x.shape[0]
+            eps = rng.standard_normal((config.samples, B, L), dtype=model.dtype)  # (K, B, L)
+            x_in = corrupt(x, config.denoise, config.noise, rng) if config.denoise else None
+            if step <= start_step:
+                continue  # done before a stop: only its random draws are replayed
+            beta = beta_at(config, (epoch - 1) * steps + step - 1, steps)
+            labels = y if model.num_classes else None
+            loss, parts, _ = model.loss_and_grads(
+                x, eps, beta, labels, config.samples, config.objective, validate=False, x_input=x_in
+            )
+            optimizer.step()
+            acc["objective"] = acc["objective"] + loss * B
+            acc["recon"] = acc["recon"] + parts["recon"] * B
+            acc["kl"] = acc["kl"] + parts["kl"] * B
+            acc["images"] = acc["images"] + B
+            if step % read_every == 0 or step == steps:
+                running = float(acc["objective"] / acc["images"])  # the one read-back
+                check_finite(running, config, epoch, step)
+                bar.update(step - bar.n)
+                bar.set_postfix(loss=f"{running:.2f}", refresh=False)
+            if should_stop is not None and should_stop():
+                break
+    backend.synchronize()
+    sums = {k: float(acc[k]) for k in PARTS} | {
+        "seconds": sums["seconds"] + time.perf_counter() - start
+    }
+    n = max(sums["images"], 1.0)
+    return {
+        "train_loss": (sums["recon"] + sums["kl"]) / n,
+        "objective": sums["objective"] / n,
+        "recon": sums["recon"] / n,
+        "kl": sums["kl"] / n,
+        "beta": beta,
+        "steps": step,
+        "finished": step == steps,
+        "train_seconds": sums["seconds"],
+        "images_per_s": sums["images"] / max(sums["seconds"], 1e-9),
+        "sums": sums,
+    }
+
+
+def check_finite(running_loss: float, config, epoch: int, step: int) -> None:
+    """Stop with one line when the loss is NaN or Inf (step counts from 1)."""
+    if not math.isfinite(running_loss):
+        raise Diverged(
+            f"the loss became {running_loss} in epoch {epoch} by step {step}: the learning rate "
+            f"({config.lr}) is probably too high, or --likelihood {config.likelihood} does not "
+            "suit the data; the last good checkpoint is kept"
+        )
+
+
+def evaluate_loss(model, x, labels=None, batch_size=1000, seed=0, samples=1) -> dict:
+    """Mean negative ELBO (beta = 1) over x (n, D), and its recon and KL, in nats per image.
+
+    z is sampled (as in the PyTorch example) from a generator seeded by ``seed``, so the
+    number is reproducible and evaluating never disturbs training's random numbers. It uses
+    ``loss_and_grads`` and so overwrites the gradient buffer: call it between steps.
+    """
+    xp, L = model.xp, model.latent_dim
+    rng = model.backend.rng(seed)
+    totals = {k: xp.zeros((), dtype=xp.float64) for k in ("loss", "recon", "kl")}
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]  # (B, D)
+        yb = labels[start : start + batch_size] if model.num_classes else None
+        eps = rng.standard_normal((samples, len(xb), L), dtype=model.dtype)
+        loss, parts, _ = model.loss_and_grads(xb, eps, 1.0, yb, samples, validate=False)
+        totals["loss"] += loss * len(xb)
+        totals["recon"] += parts["recon"] * len(xb)
+        totals["kl"] += parts["kl"] * len(xb)
+    return {k: float(v) / len(x) for k, v in totals.items()}
+
+
+def posterior_means(model, x, labels=None, batch_size=1000):
+    """The encoder's mean mu(x) for every row of x: (n, L) on the device."""
+    chunks = []
+    for start in range(0, len(x), batch_size):
+        yb = labels[start : start + batch_size] if model.num_classes else None
+        chunks.append(model.encode(x[start : start + batch_size], yb)[0])
+    return model.xp.concatenate(chunks)
+
+
+def active_units(model, x, labels=None, threshold=0.01) -> int:
+    r"""Latent dimensions the model uses: :math:`\mathrm{Var}_x\, \mathbb E_q[z_u] > 0.01`
+    (Burda et al. 2015). A unit whose posterior mean ignores x carries no information."""
+    mu = posterior_means(model, x, labels)  # (n, L)
+    return int((mu.var(axis=0) > threshold).sum())
