@@ -52,11 +52,21 @@ def setup(config, ds):
 def test_defaults_are_the_pytorch_example_recipe():
     c = parse_args([])
     assert (c.dataset, c.hidden, c.latent_dim, c.activation, c.likelihood, c.binarize) == (
-        "mnist", (400,), 20, "relu", "bernoulli", "none"
-    )  # fmt: skip
+        "mnist",
+        (400,),
+        20,
+        "relu",
+        "bernoulli",
+        "none",
+    )
     assert (c.optimizer, c.lr, c.batch_size, c.epochs, c.seed, c.init) == (
-        "adam", 1e-3, 128, 10, 1, "pytorch"
-    )  # fmt: skip
+        "adam",
+        1e-3,
+        128,
+        10,
+        1,
+        "pytorch",
+    )
 
 
 def test_every_field_has_help_and_a_flag():

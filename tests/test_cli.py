@@ -1,0 +1,268 @@
+"""The command-line tools, run as a user runs them: in a subprocess, on the bundled digits."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyvae import checkpoint
+from tinyvae.backend import cupy_unavailable_reason
+from tinyvae.cli import run
+from tinyvae.evaluate import main as evaluate_main
+from tinyvae.sample import main as sample_main
+from tinyvae.train import main as train_main
+
+# One BLAS thread: these matrices are small, and the timing stays steady on a busy machine.
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+TINY = ["--dataset", "digits", "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The same for the tools run in this process."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
+def cli(tool, *args, timeout=120):
+    """Run ``python -m tinyvae.<tool> args...``; return the finished process."""
+    command = [sys.executable, "-m", f"tinyvae.{tool}", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A tiny training: the bundled digits, 2 epochs, the default model otherwise."""
+    folder = tmp_path_factory.mktemp("runs") / "digits"
+    done = cli("train", *TINY, "--epochs", 2, "--out", folder)
+    assert done.returncode == 0, done.stderr
+    return folder, done
+
+
+def test_a_tiny_training_writes_its_run_folder_and_the_loss_falls(digits_run):
+    folder, done = digits_run
+    for name in [
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.npz",
+        "loss.png",
+        "latent.png",
+        "interpolation.png",
+        "samples_epoch01.png",
+        "samples_epoch02.png",
+        "reconstructions_epoch01.png",
+        "reconstructions_epoch02.png",
+    ]:
+        assert (folder / name).stat().st_size > 0, name
+    rows = metrics(folder)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("train_loss", "test_loss", "recon", "kl", "seconds", "active_units"):
+        assert all(np.isfinite(r[key]) for r in rows), key
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
+    assert rows[1]["test_loss"] < rows[0]["test_loss"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["dataset"] == "digits" and config["epochs"] == 2 and config["hidden"] == [400]
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2 and "img/s" in lines[-2]
+    assert checkpoint.load(folder).state["epoch"] == 2
+
+
+def test_resuming_after_3_of_6_epochs_matches_an_unbroken_run_bit_for_bit(tmp_path):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert cli("train", *TINY, "--epochs", 6, "--out", straight).returncode == 0
+    assert cli("train", *TINY, "--epochs", 3, "--out", broken).returncode == 0
+    resumed = cli("train", "--out", broken, "--resume", "--epochs", 6, "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch 4/6" in resumed.stdout and "epoch 3/6" not in resumed.stdout
+    a, b = checkpoint.load(straight), checkpoint.load(broken)
+    assert a.arrays.keys() == b.arrays.keys()
+    for name in a.arrays:
+        assert np.array_equal(a.arrays[name], b.arrays[name]), name
+    keep = lambda rows: [
+        {k: v for k, v in r.items() if "second" not in k and "/s" not in k and k != "images_per_s"}
+        for r in rows
+    ]
+    assert keep(metrics(straight)) == keep(metrics(broken))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
+    folder = tmp_path / "run"
+    command = [sys.executable, "-m", "tinyvae.train", *TINY, "--epochs", 500, "--out", folder]
+    proc = subprocess.Popen(
+        list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    try:
+        for line in proc.stdout:  # wait until training is under way
+            if line.startswith("epoch "):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "stopped" in err and "--resume" in err and "Traceback" not in err
+    state = checkpoint.load(folder).state
+    epochs = state["epoch"] + 1
+    done = cli("train", "--out", folder, "--resume", "--epochs", epochs, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert [r["epoch"] for r in metrics(folder)] == list(range(1, epochs + 1))
+
+
+def test_sample_and_evaluate_read_the_run(digits_run, tmp_path):
+    folder, _ = digits_run
+    picture = tmp_path / "grid.png"
+    done = cli("sample", "--run", folder, "--n", 16, "--out", picture)
+    assert done.returncode == 0, done.stderr
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    done = cli("evaluate", "--run", folder, "--k", 20, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["images"] == 297 and result["epoch"] == 2 and result["k"] == 20
+    # log p(x) >= ELBO, so the importance-weighted NLL lies below the test loss (up to noise)
+    assert 0 < result["nll"] < result["test_loss"] + 1
+    assert 0 <= result["active_units"] <= result["latent_dim"] == 20
+
+
+def test_conditional_denoising_iwae_run_samples_one_class_and_every_class(tmp_path, capsys):
+    folder = tmp_path / "cvae"
+    argv = [
+        *TINY,
+        "--epochs",
+        1,
+        "--out",
+        folder,
+        "--conditional",
+        "--latent-dim",
+        2,
+        "--denoise",
+        0.3,
+        "--objective",
+        "iwae",
+        "--samples",
+        2,
+        "--kl-warmup",
+        1,
+    ]
+    assert run(train_main, list(map(str, argv))) == 0
+    assert run(sample_main, ["--run", str(folder), "--label", "7", "--n", "8"]) == 0
+    assert (
+        run(
+            sample_main,
+            [
+                "--run",
+                str(folder),
+                "--label",
+                "all",
+                "--n",
+                "4",
+                "--out",
+                str(tmp_path / "all.png"),
+            ],
+        )
+        == 0
+    )
+    assert (folder / "samples.png").exists() and (tmp_path / "all.png").exists()
+    assert run(evaluate_main, ["--run", str(folder), "--k", "5", "--n", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["images"] == 20
+
+
+def test_a_two_dimensional_gaussian_run_draws_the_manifold(tmp_path):
+    folder = tmp_path / "gauss"
+    argv = [
+        *TINY,
+        "--epochs",
+        1,
+        "--out",
+        folder,
+        "--latent-dim",
+        2,
+        "--hidden",
+        "32,16",
+        "--likelihood",
+        "gaussian",
+        "--gaussian-logvar",
+        -2,
+    ]
+    assert run(train_main, list(map(str, argv))) == 0
+    assert (folder / "manifold.png").exists()
+    assert checkpoint.load(folder).meta["model"]["gaussian_logvar"] == -2.0
+
+
+def test_help_lists_the_flags():
+    done = cli("train", "--help")
+    assert done.returncode == 0
+    for name in [
+        "--backend",
+        "--dataset",
+        "--data-dir",
+        "--epochs",
+        "--batch-size",
+        "--latent-dim",
+        "--hidden",
+        "--activation",
+        "--likelihood",
+        "--binarize",
+        "--beta",
+        "--lr",
+        "--optimizer",
+        "--seed",
+        "--out",
+        "--resume",
+        "--kl-warmup",
+        "--conditional",
+        "--samples",
+        "--objective",
+        "--denoise",
+        "--noise",
+        "--gaussian-logvar",
+        "--clip-norm",
+    ]:
+        assert name in done.stdout, name
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--epochs", "0"], "--epochs must be a positive integer"),
+        (["--hidden", "400,,x"], "--hidden must be positive layer sizes"),
+        (["--optimizer", "sgd", "--lr", "1e12", "--epochs", "1"], "the loss became nan in epoch 1"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(args, words, tmp_path):
+    done = cli("train", *TINY, "--out", tmp_path / "run", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and words in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    if "nan" in words:  # the checkpoint written before training is intact
+        assert checkpoint.load(tmp_path / "run").state["epoch"] == 0
+
+
+def test_more_user_errors(digits_run, tmp_path, capsys):
+    folder, _ = digits_run
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [
+        (train_main, [*TINY, "--out", str(folder)], "already holds a run"),
+        (train_main, ["--out", str(folder), "--resume", "--lr", "0.1"], "--lr 0.1 differs"),
+        (train_main, ["--out", str(tmp_path / "none"), "--resume"], "no such checkpoint"),
+        (train_main, [*TINY, "--out", str(blocker / "run")], "cannot create the run folder"),
+        (sample_main, ["--run", str(folder), "--label", "3"], "needs a conditional run"),
+        (sample_main, ["--run", str(folder), "--n", "0"], "must be a positive integer"),
+        (evaluate_main, ["--run", str(blocker)], "not an .npz"),
+        (evaluate_main, ["--run", str(folder), "--k", "x"], "must be a positive integer"),
+    ]
+    if cupy_unavailable_reason() is not None:
+        cases.append((train_main, [*TINY, "--backend", "cupy"], "CuPy"))
+    for main, argv, words in cases:
+        assert run(main, argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and err.count("\n") == 1, (argv, err)
