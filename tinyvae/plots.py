@@ -48,10 +48,10 @@ def save_grid(path, images, shape, ncols=8, title=None, row_labels=None):
     canvas = tile(images, shape, ncols)
     fig, ax = _figure(canvas.shape[1], canvas.shape[0], title)
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    for r, label in enumerate(row_labels or []):
+    for r, label in enumerate(row_labels or []):  # e.g. the class of each row
         y = 1 + r * (shape[0] + 1) + shape[0] / 2
-        ax.text(-1, y, str(label), ha="right", va="center", fontsize=8)
-    fig.savefig(path)
+        ax.text(-1, y, str(label), ha="right", va="center", fontsize=9)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # "tight": keeps the row labels
     return fig
 
 

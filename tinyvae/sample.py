@@ -77,7 +77,13 @@ def main(argv=None) -> int:
     shape = image_shape(ckpt, model.input_dim)
     ncols = args.ncols or per_row or math.ceil(math.sqrt(count))
     out = Path(args.out) if args.out else ckpt.path.parent / "samples.png"
-    what = "" if args.label is None else f" of class {args.label}" if per_row is None else ""
+    what = (
+        ""
+        if labels is None
+        else f", {args.n} of each class"
+        if per_row
+        else f" of class {labels[0]}"
+    )
     try:
         plots.save_grid(
             out,
