@@ -121,7 +121,11 @@ CHECKS = {  # name -> (test, what the message asks for; {} is "integer" or "numb
 }
 
 
+FLAG_TYPES = {"int": int, "float": float, "float | None": float}  # annotation -> parse type
+
+
 def flag(name: str) -> str:
+    """``latent_dim`` -> ``--latent-dim``."""
     return "--" + name.replace("_", "-")
 
 
@@ -131,7 +135,7 @@ def check(config: TrainConfig) -> TrainConfig:
         value, meta = getattr(config, f.name), f.metadata
         if value is None and f.default is None:
             continue
-        kind = int if isinstance(f.default, int) and not isinstance(f.default, bool) else None
+        kind = FLAG_TYPES.get(f.type, str)  # the annotation says int, float or text
         if meta["check"] == "sizes":
             parse_hidden(value)
         elif isinstance(f.default, bool):
@@ -223,9 +227,7 @@ def build_parser(prog="python -m tinyvae.train") -> Parser:
             group.add_argument(flag(f.name), action="store_true", help=meta["help"])
             continue
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kind = {int: int, float: float}.get(type(default), str)
-        if f.name in ("clip_norm", "gaussian_logvar"):
-            kind = float
+        kind = FLAG_TYPES.get(f.type, str)
         help_text = meta["help"] + ("" if default is None else f" (default: {shown})")
         metavar = meta["metavar"] or (None if meta["choices"] else "N" if kind is int else "X")
         group.add_argument(

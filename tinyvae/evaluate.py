@@ -28,7 +28,7 @@ from tinyvae.backend import BACKENDS
 from tinyvae.cli import run
 from tinyvae.config import Parser, from_dict, positive_int
 from tinyvae.data import load
-from tinyvae.trainer import active_units, evaluate_loss, test_arrays
+from tinyvae.trainer import active_units, evaluate_loss, prepare_test_set
 
 
 def build_parser() -> Parser:
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     model = checkpoint.build_model(ckpt, args.backend)
     model.rng = model.backend.rng(args.seed)  # the importance samples
     dataset = load(config.dataset, config.data_dir, progress=not args.no_progress)
-    x, y = test_arrays(dataset, config, model.backend)
+    x, y = prepare_test_set(dataset, config, model.backend)
     x, y = x[: args.n], y[: args.n]
 
     start = time.perf_counter()

@@ -42,8 +42,8 @@ from tinyvae.trainer import (
     make_model,
     make_optimizer,
     posterior_means,
+    prepare_test_set,
     stream_seed,
-    test_arrays,
     train_epoch,
 )
 from tinyvae.validation import check_input
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         config.seed,
         binarize=config.binarize,
     )
-    test_x, test_y = test_arrays(dataset, config, model.backend)
+    test_x, test_y = prepare_test_set(dataset, config, model.backend)
     check_data(model, batches.x, config)
     state = {"epoch": 0, "step": 0, "sums": None, "history": []}
     if saved is not None:

@@ -70,18 +70,18 @@ def init_like_pytorch(model, seed: int) -> None:
             p[...] = model.backend.asarray(rng.uniform(-bound, bound, p.shape))
 
 
-def test_arrays(dataset, config, backend):
-    """The test split on the device, (n, D) and (n,), binarized once with a fixed seed (for
-    ``--binarize dynamic``), so every epoch and ``tinyvae.evaluate`` score the same images."""
-    x = binarize(dataset.test_x, config.binarize, np.random.default_rng(config.seed))
-    return backend.asarray(x), backend.asarray(dataset.test_y, dtype=np.int64)
-
-
 def make_optimizer(model, config):
     """Adam or SGD (momentum 0.9) over the model's flat parameter buffer."""
     if config.optimizer == "adam":
         return Adam(model.flat, lr=config.lr, clip_norm=config.clip_norm)
     return SGD(model.flat, lr=config.lr, clip_norm=config.clip_norm)
+
+
+def prepare_test_set(dataset, config, backend):
+    """The test split on the device, (n, D) and (n,), binarized once with a fixed seed (for
+    ``--binarize dynamic``), so every epoch and ``tinyvae.evaluate`` score the same images."""
+    x = binarize(dataset.test_x, config.binarize, np.random.default_rng(config.seed))
+    return backend.asarray(x), backend.asarray(dataset.test_y, dtype=np.int64)
 
 
 def stream_seed(seed: int, epoch: int, stream: int) -> int:
