@@ -266,3 +266,21 @@ def test_more_user_errors(digits_run, tmp_path, capsys):
         assert run(main, argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and err.count("\n") == 1, (argv, err)
+
+
+def test_a_folder_of_idx_files_trains_too(tmp_path):
+    from tinyvae.idx import write_idx
+
+    data, rng = tmp_path / "idx", np.random.default_rng(0)
+    data.mkdir()
+    for prefix, n in (("train", 60), ("t10k", 20)):
+        write_idx(
+            data / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 5), np.uint8)
+        )
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 3, n, dtype=np.uint8))
+    folder = tmp_path / "run"
+    argv = ["--data-dir", str(data), "--out", str(folder), "--epochs", "2", "--batch-size", "16"]
+    assert run(train_main, [*argv, "--no-progress", "--conditional", "--hidden", "8"]) == 0
+    rows = metrics(folder)
+    assert len(rows) == 2 and checkpoint.load(folder).meta["model"]["num_classes"] == 3
+    assert checkpoint.load(folder).state["image_shape"] == [4, 5]

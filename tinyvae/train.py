@@ -90,7 +90,6 @@ def main(argv=None) -> int:
         save()  # epoch 0: there is always a checkpoint to go back to
     if state["epoch"] >= config.epochs:
         print(f"{folder} already has {state['epoch']} epochs: give --epochs N to train further")
-        return 0
     H, W = dataset.image_shape
     print(
         f"{dataset.name}: {len(dataset.train_x):,} training and {len(test_x):,} test images "
