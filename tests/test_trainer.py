@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tinyvae import checkpoint
-from tinyvae.backend import get_backend
+from tinyvae.backend import cupy_unavailable_reason
 from tinyvae.config import TrainConfig, build_parser, check, parse_args, parse_hidden
 from tinyvae.data import Batches, load
 from tinyvae.errors import UserError
@@ -18,6 +18,7 @@ from tinyvae.trainer import (
     evaluate_loss,
     make_model,
     make_optimizer,
+    prepare_test_set,
     train_epoch,
 )
 
@@ -206,7 +207,16 @@ def test_pytorch_init_draws_uniform_weights_and_biases(digits):
     assert (he.parameters()["encoder.0.b"] == 0).all()
 
 
-def test_training_runs_on_the_backend_it_is_given(digits):
-    backend = get_backend("numpy")
-    model, _, _ = setup(small(), digits)
-    assert model.backend == backend and model.flat.data.dtype == np.float32
+@pytest.mark.gpu
+@pytest.mark.skipif(cupy_unavailable_reason() is not None, reason="needs CuPy and a GPU")
+def test_cupy_trains_and_its_checkpoint_loads_on_numpy(digits, tmp_path):
+    config = small(backend="cupy", progress_every=5, conditional=True, denoise=0.1)
+    model, optimizer, batches = setup(config, digits)
+    first = train_epoch(model, optimizer, batches, config, 1)
+    second = train_epoch(model, optimizer, batches, config, 2)
+    assert second["train_loss"] < first["train_loss"]
+    x, y = prepare_test_set(digits, config, model.backend)
+    assert np.isfinite(evaluate_loss(model, x, y)["loss"]) and 0 <= active_units(model, x, y)
+    checkpoint.save(tmp_path / "c.npz", model, optimizer)
+    on_cpu = checkpoint.build_model(checkpoint.load(tmp_path / "c.npz"), "numpy")
+    assert np.array_equal(on_cpu.flat.data, model.backend.to_host(model.flat.data))
