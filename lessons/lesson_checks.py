@@ -1,0 +1,532 @@
+"""Checkers for the lessons' exercises: ``check_<exercise>(your_function)`` prints a verdict.
+
+Each checker runs the student's function on random inputs, compares the answer with
+tinyvae or with a reference written here, and names the first thing that is wrong: a
+shape, a missing factor, a sign. Where a mistake is common it is recognised and named.
+A function that still raises ``NotImplementedError`` is reported as "not attempted yet",
+so every lesson runs top to bottom before any exercise is solved. Solutions call the
+checkers with ``strict=True``, which raises unless the answer passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from lesson_utils import Wrong, expect_array, expect_close, run_check
+
+from tinyvae import distributions as D
+from tinyvae.layers import sigmoid
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _pair(out, names):
+    """The student's tuple of ``len(names)`` results, or :class:`Wrong` saying what to return."""
+    if not isinstance(out, tuple) or len(out) != len(names):
+        raise Wrong(f"return a tuple ({', '.join(names)}); got {type(out).__name__}.")
+    return out
+
+
+def _known_mistakes(got, mistakes):
+    """Raise :class:`Wrong` naming the first mistake whose wrong answer equals ``got``."""
+    got = np.asarray(got.get() if hasattr(got, "get") else got, dtype=np.float64)
+    for wrong_value, explanation in mistakes:
+        wrong_value = np.asarray(wrong_value, dtype=np.float64)
+        if got.shape == wrong_value.shape and np.allclose(got, wrong_value, rtol=1e-6, atol=1e-9):
+            raise Wrong(explanation)
+
+
+# --- Lesson 1: autoencoders ---------------------------------------------------------------
+
+
+def check_mse_loss_and_grad(fn, strict=False):
+    """``fn(x, xhat) -> (loss, dxhat)``: summed over pixels, averaged over the batch."""
+
+    def test():
+        x, xhat = _rng(1).random((5, 7)), _rng(2).random((5, 7))
+        loss, dxhat = _pair(fn(x.copy(), xhat.copy()), ("loss", "dxhat"))
+        B, Dim = x.shape
+        want_loss = ((xhat - x) ** 2).sum(axis=1).mean()
+        _known_mistakes(
+            loss,
+            [
+                (
+                    want_loss / Dim,
+                    "You averaged over the pixels as well: sum over the D pixels of "
+                    "each image, then average over the B images.",
+                ),
+                (want_loss * B, "You summed over the batch: average over the B images."),
+            ],
+        )
+        expect_close(loss, want_loss, "loss")
+        want = 2 * (xhat - x) / B
+        _known_mistakes(
+            dxhat,
+            [
+                (-want, "dxhat has the wrong sign: d/dxhat (xhat - x)^2 = 2 (xhat - x)."),
+                (want / 2, "dxhat is missing the factor 2 from d/du u^2 = 2u."),
+                (
+                    want / Dim,
+                    "dxhat is divided by D as well: the loss sums over pixels, so only 1/B.",
+                ),
+                (want * B, "dxhat is missing the 1/B of the batch average."),
+            ],
+        )
+        expect_close(dxhat, want, "dxhat")
+
+    run_check("mse_loss_and_grad", test, strict)
+
+
+def _pca_reference(x, L):
+    mean = x.mean(axis=0)
+    _, _, Vt = np.linalg.svd(x - mean, full_matrices=False)
+    V = Vt[:L].T  # (D, L) top principal directions
+    return mean + (x - mean) @ V @ V.T
+
+
+def check_pca_reconstruction(fn, strict=False):
+    """``fn(x, L) -> xhat``: the best reconstruction through an L-dimensional linear code."""
+
+    def test():
+        rng = _rng(3)
+        x = rng.standard_normal((60, 6)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.2]) + 4.0
+        x = x @ np.linalg.qr(rng.standard_normal((6, 6)))[0]  # rotate: axes are not the answer
+        for L in (1, 3):
+            got = fn(x.copy(), L)
+            got = expect_array(got, x.shape, f"the reconstruction for L={L}")
+            no_centre = x @ np.linalg.svd(x, full_matrices=False)[2][:L].T
+            no_centre = no_centre @ np.linalg.svd(x, full_matrices=False)[2][:L]
+            _known_mistakes(
+                got,
+                [
+                    (
+                        no_centre,
+                        "Centre the data first (subtract the mean image), project, then add "
+                        "the mean back: a linear code cannot store the mean for free.",
+                    ),
+                ],
+            )
+            want = _pca_reference(x, L)
+            error, best = ((got - x) ** 2).sum(), ((want - x) ** 2).sum()
+            if error < best * (1 - 1e-6) - 1e-9:
+                raise Wrong(
+                    f"for L={L} your squared error {error:.4g} beats the best any "
+                    f"{L}-dimensional linear code can reach ({best:.4g}): the "
+                    f"reconstruction must pass through a code of {L} number(s) per image."
+                )
+            if error > best * (1 + 1e-6) + 1e-9:
+                raise Wrong(
+                    f"for L={L} your squared error is {error:.4g}; the best possible is "
+                    f"{best:.4g}. Use the L directions of largest variance (the first L "
+                    "rows of Vt from an SVD of the centred data)."
+                )
+            expect_close(got, want, f"the reconstruction for L={L}", rtol=1e-5, atol=1e-7)
+
+    run_check("pca_reconstruction", test, strict)
+
+
+def check_fraction_near(fn, strict=False):
+    """``fn(samples, codes, radius) -> float``: share of samples with a code within radius."""
+
+    def test():
+        rng = _rng(4)
+        codes = rng.standard_normal((30, 2))
+        samples = np.concatenate([codes[:5] + 0.01, rng.uniform(-6, 6, (15, 2))])  # (20, 2)
+        distances = np.sqrt(((samples[:, None, :] - codes[None, :, :]) ** 2).sum(-1))  # (20, 30)
+        for radius in (0.05, 0.5, 2.0):
+            want = float((distances.min(axis=1) <= radius).mean())
+            got = float(
+                expect_array(
+                    fn(samples.copy(), codes.copy(), radius),
+                    (),
+                    f"the fraction for radius {radius}",
+                )
+            )
+            wrong_way = float((distances.min(axis=0) <= radius).mean())
+            if abs(got - want) > 1e-9 and abs(got - wrong_way) < 1e-9:
+                raise Wrong(
+                    "you measured the codes' distance to the samples; the question is, "
+                    "for each *sample*, is some code within the radius?"
+                )
+            if abs(got - want) > 1e-9:
+                raise Wrong(
+                    f"for radius {radius} the fraction is {want:.3f}, you got {got:.3f}. "
+                    "Take each sample's nearest code (min over codes) and compare it "
+                    "with the radius; the answer is a fraction between 0 and 1."
+                )
+
+    run_check("fraction_near", test, strict)
+
+
+# --- Lesson 2: backpropagation -----------------------------------------------------------
+
+
+def check_linear_backward(fn, strict=False):
+    """``fn(X, W, dY) -> (dX, dW, db)`` for Y = X W + b."""
+
+    def test():
+        rng = _rng(6)
+        X, W, dY = (
+            rng.standard_normal((4, 3)),
+            rng.standard_normal((3, 5)),
+            rng.standard_normal((4, 5)),
+        )
+        dX, dW, db = _pair(fn(X.copy(), W.copy(), dY.copy()), ("dX", "dW", "db"))
+        rule = "Each gradient has the shape of what it is the gradient of; "
+        for got, name, shape, formula in (
+            (dX, "dX", X.shape, "dX = dY W^T"),
+            (dW, "dW", W.shape, "dW = X^T dY"),
+            (db, "db", (5,), "db = dY summed over the batch"),
+        ):
+            if np.shape(got) != shape:
+                raise Wrong(
+                    f"{name} has shape {np.shape(got)}, should be {shape}. {rule}{formula}."
+                )
+        _known_mistakes(
+            db,
+            [
+                (
+                    dY.mean(axis=0),
+                    "db should sum dY over the batch, not average it: "
+                    "b is added to every row of Y.",
+                )
+            ],
+        )
+        expect_close(dX, dY @ W.T, "dX")
+        expect_close(dW, X.T @ dY, "dW")
+        expect_close(db, dY.sum(axis=0), "db")
+
+    run_check("linear_backward", test, strict)
+
+
+def check_softplus_layer(cls, strict=False):
+    """``cls()`` with ``forward(X)`` = log(1 + e^X) and ``backward(dY)`` = dY * sigmoid(X)."""
+
+    def test():
+        rng = _rng(7)
+        X = rng.standard_normal((3, 4)) * 3
+        X[0, :2] = [800.0, -800.0]  # far out: a naive log(1 + exp(x)) overflows here
+        dY = rng.standard_normal((3, 4))
+        layer = cls()
+        with np.errstate(all="ignore"):
+            Y = layer.forward(X.copy())
+            dX = layer.backward(dY.copy())
+        if np.shape(Y) == X.shape and not np.all(np.isfinite(np.asarray(Y, dtype=np.float64))):
+            raise Wrong(
+                "forward(X) gives inf or NaN at x = 800 or -800, where e^x overflows: "
+                "write log(1 + e^x) as max(x, 0) + log1p(exp(-|x|))."
+            )
+        Y = expect_array(Y, X.shape, "forward(X)")
+        dX = expect_array(dX, X.shape, "backward(dY)")
+        expect_close(
+            Y,
+            D.softplus(X),
+            "forward(X)",
+            hint="Write log(1 + e^x) as max(x, 0) + log1p(exp(-|x|)).",
+        )
+        expect_close(
+            dX,
+            dY * sigmoid(X),
+            "backward(dY)",
+            hint="d/dx log(1 + e^x) = e^x / (1 + e^x) = sigmoid(x); multiply by dY.",
+        )
+
+    run_check("SoftplusLayer", test, strict)
+
+
+def check_central_difference(fn, strict=False):
+    """``fn(f, x, h) -> grad``: central differences of a scalar f, one element at a time."""
+
+    def test():
+        x = _rng(8).standard_normal((3, 4))
+        saved = x.copy()
+        f = lambda v: float(np.sum(np.sin(v) * np.arange(1, 13).reshape(3, 4)))
+        got = expect_array(fn(f, x, 1e-3), x.shape, "the gradient")
+        if not np.array_equal(x, saved):
+            raise Wrong("x was changed by your function: restore each element after perturbing it.")
+        want = np.cos(x) * np.arange(1, 13).reshape(3, 4)
+        error = np.abs(got - want).max()
+        if 1e-5 < error < 1e-1:
+            raise Wrong(
+                f"the error is {error:.1e}, about what a one-sided difference "
+                "(f(x+h) - f(x)) / h gives (error ~ h); the central one, "
+                "(f(x+h) - f(x-h)) / 2h, has error ~ h^2 = 1e-6."
+            )
+        expect_close(got, want, "the gradient", atol=1e-5)
+
+    run_check("central_difference", test, strict)
+
+
+# --- Lesson 3: the ELBO ------------------------------------------------------------------
+
+
+def _toy_cases():
+    return [(1.3, 2.0, 0.5), (-0.7, 0.5, 1.5), (2.5, -1.0, 0.8)]  # (x, w, s)
+
+
+def check_toy_posterior(fn, strict=False):
+    """``fn(x, w, s) -> (mean, var)`` of p(z | x) when z ~ N(0, 1), x | z ~ N(w z, s^2)."""
+
+    def test():
+        for x, w, s in _toy_cases():
+            mean, var = _pair(fn(x, w, s), ("mean", "var"))
+            where = f"(x={x}, w={w}, s={s})"
+            _known_mistakes(
+                var,
+                [
+                    (
+                        1 / (1 + w * w),
+                        "var: the likelihood's precision is "
+                        "w^2 / s^2, not w^2; posterior precision = 1 + w^2 / s^2.",
+                    )
+                ],
+            )
+            expect_close(mean, w * x / (w * w + s * s), f"the mean {where}")
+            expect_close(var, s * s / (w * w + s * s), f"the variance {where}")
+
+    run_check("toy_posterior", test, strict)
+
+
+def toy_elbo_reference(x, m, v, w, s):
+    """Closed-form ELBO of the toy model for q(z) = N(m, v) (lesson 3, exercise 2)."""
+    expected_log_lik = -0.5 * (
+        math.log(2 * math.pi * s * s) + ((x - w * m) ** 2 + w * w * v) / (s * s)
+    )
+    return expected_log_lik - 0.5 * (v + m * m - 1 - math.log(v))
+
+
+def check_toy_elbo(fn, strict=False):
+    """``fn(x, m, v, w, s) -> ELBO`` of the toy model for q(z) = N(m, v), in closed form."""
+
+    def test():
+        for (x, w, s), (m, v) in zip(_toy_cases(), [(0.4, 0.3), (-1.0, 2.0), (0.5, 0.6)]):
+            got = expect_array(fn(x, m, v, w, s), (), "the ELBO")
+            want = toy_elbo_reference(x, m, v, w, s)
+            no_variance = want + 0.5 * w * w * v / (s * s)
+            _known_mistakes(
+                got,
+                [
+                    (
+                        no_variance,
+                        "E_q[(x - w z)^2] = (x - w m)^2 + w^2 v: the "
+                        "spread of z under q adds w^2 v.",
+                    )
+                ],
+            )
+            _known_mistakes(
+                got,
+                [
+                    (
+                        want + (v + m * m - 1 - math.log(v)),
+                        "The KL term enters with a minus sign: ELBO = E_q[log p(x|z)] - KL.",
+                    )
+                ],
+            )
+            expect_close(got, want, f"the ELBO for x={x}, m={m}, v={v}, w={w}, s={s}")
+
+    run_check("toy_elbo", test, strict)
+
+
+def check_bounds_from_log_weights(fn, strict=False):
+    """``fn(log_w (K, B)) -> (elbo (B,), iw (B,))``, stable for log weights of -1000."""
+
+    def test():
+        rng = _rng(9)
+        log_w = rng.standard_normal((50, 4)) * 3 - np.array([1.0, 10.0, 300.0, 1000.0])
+        K = log_w.shape[0]
+        with np.errstate(all="ignore"):
+            elbo, iw = _pair(fn(log_w.copy()), ("elbo", "iw"))
+        if np.shape(elbo) != (4,) or np.shape(iw) != (4,):
+            raise Wrong(
+                f"both answers should have shape (B,) = (4,), got {np.shape(elbo)} and "
+                f"{np.shape(iw)}: reduce over the K samples, axis 0."
+            )
+        want_iw = D.logsumexp(log_w, axis=0) - math.log(K)
+        if not np.all(np.isfinite(np.asarray(iw, dtype=np.float64))):
+            raise Wrong(
+                "iw is not finite for log weights near -1000: exp underflows to 0. "
+                "Subtract the largest log weight first: log sum e^a = m + log sum e^(a-m)."
+            )
+        _known_mistakes(iw, [(want_iw + math.log(K), "iw is a log *mean*: subtract log K.")])
+        expect_close(elbo, log_w.mean(axis=0), "elbo")
+        expect_close(iw, want_iw, "iw")
+
+    run_check("bounds_from_log_weights", test, strict)
+
+
+# --- Lesson 4: the KL divergence ---------------------------------------------------------
+
+
+def kl_diag_reference(mu1, logvar1, mu2, logvar2):
+    """KL(N(mu1, e^logvar1) || N(mu2, e^logvar2)), diagonal, summed over the last axis."""
+    ratio = np.exp(logvar1 - logvar2)
+    return 0.5 * (logvar2 - logvar1 + ratio + (mu1 - mu2) ** 2 * np.exp(-logvar2) - 1).sum(-1)
+
+
+def check_kl_diag_gaussians(fn, strict=False):
+    """``fn(mu1, logvar1, mu2, logvar2) -> (B,)``: KL between two diagonal Gaussians."""
+
+    def test():
+        rng = _rng(10)
+        mu1, lv1, mu2, lv2 = (rng.standard_normal((5, 3)) for _ in range(4))
+        got = fn(mu1, lv1, mu2, lv2)
+        if np.shape(got) == (5, 3):
+            raise Wrong("sum over the latent dimensions (the last axis): one KL per example.")
+        prior = expect_array(
+            fn(mu1, lv1, np.zeros_like(mu2), np.zeros_like(lv2)), (5,), "the KL against N(0, I)"
+        )
+        expect_close(
+            prior,
+            D.kl_standard_normal(mu1, lv1),
+            "the KL against N(0, I)",
+            hint="With mu2 = 0 and logvar2 = 0 it must equal tinyvae's kl_standard_normal.",
+        )
+        expect_close(got, kl_diag_reference(mu1, lv1, mu2, lv2), "the KL")
+        if np.any(np.abs(np.asarray(fn(mu1, lv1, mu1, lv1), dtype=np.float64)) > 1e-9):
+            raise Wrong("the KL of a distribution to itself must be 0.")
+
+    run_check("kl_diag_gaussians", test, strict)
+
+
+def check_kl_grad(fn, strict=False):
+    """``fn(mu, logvar) -> (dmu, dlogvar)``: the gradient of KL(N(mu, e^logvar) || N(0, I))."""
+
+    def test():
+        rng = _rng(11)
+        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+        dmu, dlogvar = _pair(fn(mu.copy(), logvar.copy()), ("dmu", "dlogvar"))
+        want_mu, want_lv = D.kl_standard_normal_grad(mu, logvar)
+        _known_mistakes(
+            dlogvar,
+            [
+                (2 * want_lv, "dlogvar is missing the 1/2 in front of the KL."),
+                (
+                    0.5 * (np.exp(logvar) - logvar),
+                    "dlogvar: differentiate -logvar too; d/dl (e^l - l) = e^l - 1.",
+                ),
+            ],
+        )
+        expect_close(dmu, want_mu, "dmu")
+        expect_close(dlogvar, want_lv, "dlogvar")
+
+    run_check("kl_grad", test, strict)
+
+
+def check_kl_monte_carlo(fn, strict=False):
+    """``fn(mu, logvar, K, rng) -> (B,)``: a K-sample Monte Carlo estimate of the KL to N(0, I)."""
+
+    def test():
+        rng = _rng(12)
+        mu, logvar = rng.uniform(-1, 1, (4, 3)), rng.uniform(-1, 1, (4, 3))
+        exact = D.kl_standard_normal(mu, logvar)
+        got = expect_array(fn(mu, logvar, 20000, np.random.default_rng(0)), (4,), "the estimate")
+        if np.allclose(got, exact, rtol=0, atol=1e-12):
+            raise Wrong(
+                "that is the closed form itself; estimate it from samples z ~ q: "
+                "the mean of log q(z) - log p(z)."
+            )
+        again = np.asarray(fn(mu, logvar, 20000, np.random.default_rng(1)), dtype=np.float64)
+        if np.array_equal(got, again):
+            raise Wrong(
+                "two different generators gave the same estimate: draw the samples "
+                "from the rng argument."
+            )
+        if np.abs(got - exact).max() > 0.08:
+            raise Wrong(
+                f"with K=20000 the estimate {np.round(got, 3)} should lie within about "
+                f"0.05 of the exact KL {np.round(exact, 3)}. Sample z = mu + "
+                "exp(logvar/2) eps and average log q(z) - log p(z) over the K samples."
+            )
+
+    run_check("kl_monte_carlo", test, strict)
+
+
+# --- Lesson 5: the reparameterization trick -----------------------------------------------
+
+
+def check_reparameterize(fn, strict=False):
+    """``fn(mu (B, L), logvar (B, L), eps (K, B, L)) -> z (K, B, L)``."""
+
+    def test():
+        rng = _rng(13)
+        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+        eps = rng.standard_normal((2, 4, 3))
+        got = fn(mu.copy(), logvar.copy(), eps.copy())
+        _known_mistakes(
+            got,
+            [
+                (
+                    mu + np.exp(logvar) * eps,
+                    "exp(logvar) is the variance; the standard deviation is exp(logvar / 2).",
+                ),
+                (mu + logvar * eps, "logvar is the log-variance: sigma = exp(logvar / 2)."),
+            ],
+        )
+        expect_close(got, D.reparameterize(mu, logvar, eps), "z")
+
+    run_check("reparameterize", test, strict)
+
+
+def check_reparameterize_backward(fn, strict=False):
+    """``fn(dz (K, B, L), mu, logvar, eps) -> (dmu, dlogvar)``, each (B, L)."""
+
+    def test():
+        rng = _rng(14)
+        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+        eps, dz = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
+        dmu, dlogvar = _pair(
+            fn(dz.copy(), mu.copy(), logvar.copy(), eps.copy()), ("dmu", "dlogvar")
+        )
+        if np.shape(dmu) != (4, 3) or np.shape(dlogvar) != (4, 3):
+            raise Wrong(
+                f"dmu and dlogvar should have mu's shape (4, 3), got {np.shape(dmu)} and "
+                f"{np.shape(dlogvar)}: sum the K samples' contributions (axis 0)."
+            )
+        want_mu, want_lv = D.reparameterize_backward(dz, mu, logvar, eps)
+        _known_mistakes(
+            dlogvar,
+            [
+                (2 * want_lv, "dlogvar is missing the 1/2: d/dl exp(l/2) = exp(l/2) / 2."),
+                (want_lv / 2, "dlogvar is half what it should be."),
+            ],
+        )
+        _known_mistakes(
+            dmu,
+            [(want_mu / 2, "dmu: the K samples' contributions add up; sum them, do not average.")],
+        )
+        expect_close(dmu, want_mu, "dmu")
+        expect_close(dlogvar, want_lv, "dlogvar")
+
+    run_check("reparameterize_backward", test, strict)
+
+
+def check_score_function_grad(fn, strict=False):
+    """``fn(f, mu, sigma, K, rng) -> float``: the score-function estimate of d/dmu E[f(z)]."""
+
+    def test():
+        cases = [
+            (lambda z: z * z, 1.5, 0.8, 2 * 1.5),  # E[z^2] = mu^2 + sigma^2
+            (
+                np.sin,
+                0.3,
+                1.2,
+                math.cos(0.3) * math.exp(-(1.2**2) / 2),
+            ),  # E[sin z] = sin(mu) e^(-s^2/2)
+        ]
+        for f, mu, sigma, want in cases:
+            got = float(
+                expect_array(
+                    fn(f, mu, sigma, 400_000, np.random.default_rng(0)), (), "the estimate"
+                )
+            )
+            if abs(got - want) > 0.05:
+                raise Wrong(
+                    f"for mu={mu}, sigma={sigma} the estimate is {got:.4f}, the exact "
+                    f"gradient {want:.4f}. Average f(z) (z - mu) / sigma^2 over "
+                    "z ~ N(mu, sigma^2)."
+                )
+
+    run_check("score_function_grad", test, strict)

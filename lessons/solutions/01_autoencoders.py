@@ -1,0 +1,38 @@
+"""Solutions to the exercises of lesson 1 (autoencoders). Run: python lessons/solutions/01_autoencoders.py"""
+
+import numpy as np
+
+
+def mse_loss_and_grad(x, xhat):
+    """Squared error summed over the D pixels, averaged over the B images; and d loss / d xhat."""
+    B = x.shape[0]
+    diff = xhat - x  # (B, D)
+    return (diff**2).sum(axis=1).mean(), 2 * diff / B
+
+
+def pca_reconstruction(x, L):
+    """The best L-dimensional linear code: project the centred data on its top L directions."""
+    mean = x.mean(axis=0)  # (D,)
+    _, _, Vt = np.linalg.svd(x - mean, full_matrices=False)  # rows of Vt: principal directions
+    V = Vt[:L].T  # (D, L); the encoder is z = (x - mean) V, the decoder mean + z V^T
+    return mean + (x - mean) @ V @ V.T
+
+
+def fraction_near(samples, codes, radius):
+    """Share of samples whose nearest code is within radius; all pairs in one product."""
+    squared = (samples**2).sum(1)[:, None] + (codes**2).sum(1)[None, :] - 2 * samples @ codes.T
+    nearest = np.sqrt(np.maximum(squared.min(axis=1), 0))  # (n,)
+    return float((nearest <= radius).mean())
+
+
+def check_all():
+    import _path  # noqa: F401  (makes lessons/ importable)
+    import lesson_checks as C
+
+    C.check_mse_loss_and_grad(mse_loss_and_grad, strict=True)
+    C.check_pca_reconstruction(pca_reconstruction, strict=True)
+    C.check_fraction_near(fraction_near, strict=True)
+
+
+if __name__ == "__main__":
+    check_all()

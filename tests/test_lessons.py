@@ -1,0 +1,232 @@
+"""The lessons: every notebook runs top to bottom in a real kernel, offline, in quick mode;
+committed notebooks carry no outputs; every exercise checker accepts its solution, rejects a
+typical mistake, and reports an untouched exercise as "not attempted"."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
+NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((LESSONS / "solutions").glob("[0-9][0-9]_*.py"))
+CELL_TIMEOUT = 300  # seconds for any one cell
+NOTEBOOK_BUDGET = 120  # seconds for a whole lesson in quick mode; each takes under 15 today
+
+sys.path.insert(0, str(LESSONS))
+import lesson_checks as C  # noqa: E402
+import lesson_utils as U  # noqa: E402
+
+
+def quick_environment(monkeypatch):
+    """What CI runs the lessons with: quick mode, this checkout's tinyvae, one BLAS thread
+    (the lessons' quick-mode matrices are small, and a busy machine cannot slow them down)."""
+    monkeypatch.setenv(U.MODE_VARIABLE, "quick")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(variable, "1")
+
+
+def test_the_lessons_exist():
+    assert len(NOTEBOOKS) >= 5 and len(SOLUTIONS) == len(NOTEBOOKS), (NOTEBOOKS, SOLUTIONS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_runs_top_to_bottom_in_quick_mode(path, monkeypatch):
+    from nbclient import NotebookClient
+
+    quick_environment(monkeypatch)
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(LESSONS)}},
+    ).execute()
+    seconds = time.perf_counter() - start
+    assert seconds < NOTEBOOK_BUDGET, f"{path.name} took {seconds:.0f} s in quick mode"
+
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "Lesson mode 'quick'" in text and "data set 'digits'" in text
+    figures = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert figures >= 2, f"{path.name} drew {figures} figures"
+    attempts = text.count("not attempted yet")
+    assert attempts == len(re.findall(r"C\.check_\w+\(", _code(nb))), text[-2000:]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_solutions_pass_their_checkers(path, monkeypatch):
+    quick_environment(monkeypatch)
+    done = subprocess.run(
+        [sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[x]" not in done.stdout and "[ ]" not in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_lesson_checks_the_exercises_its_solutions_solve(path):
+    solution = LESSONS / "solutions" / f"{path.stem}.py"
+    assert solution.is_file(), f"no solutions file {solution.relative_to(ROOT)}"
+    in_lesson = set(re.findall(r"C\.(check_\w+)\(", _code(nbformat.read(path, as_version=4))))
+    in_solution = set(re.findall(r"C\.(check_\w+)\(", solution.read_text()))
+    assert in_lesson and in_lesson == in_solution
+
+
+@pytest.mark.parametrize("path", sorted(LESSONS.rglob("*.ipynb")), ids=lambda p: p.stem)
+def test_committed_notebooks_have_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}, cell {index} has outputs: clear them"
+            assert cell.execution_count is None, f"{path.name}, cell {index} has an execution count"
+        assert not cell.get("attachments"), f"{path.name}, cell {index} has a pasted image"
+        if cell.cell_type == "markdown":
+            assert not re.search(r"!\[|<img", cell.source), (
+                f"{path.name}, cell {index} embeds an image"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lessons_have_the_section_shape(path):
+    """Title and motivation, the switch in the first code cell, ..., Summary, then Exercises."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    first_code = next(c for c in nb.cells if c.cell_type == "code").source
+    assert "U.settings()" in first_code and "tinyvae" in first_code
+    headings = [
+        line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
+    ]
+    assert headings.index("## Summary") < headings.index("## Exercises")
+    assert any("$$" in c.source for c in nb.cells if c.cell_type == "markdown"), "no derivation"
+
+
+def _code(nb):
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+# --- the switch --------------------------------------------------------------------------
+
+
+def test_the_switch_defaults_to_mnist_and_quick_selects_the_bundled_digits(monkeypatch):
+    monkeypatch.delenv(U.MODE_VARIABLE, raising=False)
+    full = U.settings()
+    assert (full.mode, full.dataset) == ("full", "mnist")
+    monkeypatch.setenv(U.MODE_VARIABLE, "quick")
+    quick = U.settings()
+    assert (quick.mode, quick.dataset) == ("quick", "digits") and quick.steps < full.steps
+    monkeypatch.setenv(U.MODE_VARIABLE, "fast")
+    with pytest.raises(ValueError, match=U.MODE_VARIABLE):
+        U.settings()
+
+
+def test_without_mnist_the_full_mode_says_so_and_falls_back(monkeypatch, capsys, tmp_path):
+    def unavailable(name, **kwargs):
+        if name == "mnist":
+            raise U.UserError("could not download train-images-idx3-ubyte.gz (offline)")
+        return real_load(name, **kwargs)
+
+    real_load = U.load
+    monkeypatch.setattr(U, "load", unavailable)
+    monkeypatch.setitem(U.SYSTEM_DIRS, "fashion-mnist", tmp_path / "absent")  # nor Fashion-MNIST
+    data = U.load_data(U.Settings("full", "mnist", 1, 1, 1, 1))
+    assert data.name == "digits"
+    assert "NOTE: mnist could not be loaded (could not download" in capsys.readouterr().out
+
+
+# --- the checkers ------------------------------------------------------------------------
+
+
+def placeholder(*args, **kwargs):
+    raise NotImplementedError
+
+
+class NaiveSoftplus:  # overflows at x = 800
+    def forward(self, X):
+        self.X = X
+        return np.log(1 + np.exp(X))
+
+    def backward(self, dY):
+        return dY / (1 + np.exp(-self.X))
+
+
+def forward_difference(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    base = f(x)
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + h
+        grad[i] = (f(x) - base) / h
+        x[i] = saved
+    return grad
+
+
+MISTAKES = {  # checker -> (a typical wrong answer, words the verdict must contain)
+    C.check_mse_loss_and_grad: (
+        lambda x, xh: (((xh - x) ** 2).mean(), 2 * (xh - x) / x.size),
+        "pixels",
+    ),
+    C.check_pca_reconstruction: (lambda x, L: x, "best any"),
+    C.check_fraction_near: (lambda s, c, r: 1.0, "radius"),
+    C.check_linear_backward: (lambda X, W, dY: (dY @ W.T, dY.T @ X, dY.sum(0)), "shape"),
+    C.check_softplus_layer: (NaiveSoftplus, "log1p"),
+    C.check_central_difference: (forward_difference, "one-sided"),
+    C.check_toy_posterior: (
+        lambda x, w, s: (w * x / (w * w + s * s), 1 / (1 + w * w)),
+        "precision",
+    ),
+    C.check_toy_elbo: (
+        lambda x, m, v, w, s: C.toy_elbo_reference(x, m, v, w, s) + 0.5 * w * w * v / (s * s),
+        "w^2 v",
+    ),
+    C.check_bounds_from_log_weights: (
+        lambda lw: (lw.mean(0), np.log(np.exp(lw).mean(0))),
+        "largest",
+    ),
+    C.check_kl_diag_gaussians: (
+        lambda m1, l1, m2, l2: 0.5 * (l2 - l1 + np.exp(l1 - l2) + (m1 - m2) ** 2 - 1),
+        "sum",
+    ),
+    C.check_kl_grad: (lambda mu, lv: (mu, np.exp(lv) - 1), "1/2"),
+    C.check_kl_monte_carlo: (
+        lambda mu, lv, K, rng: 0.5 * (np.exp(lv) + mu**2 - 1 - lv).sum(-1),
+        "closed form",
+    ),
+    C.check_reparameterize: (lambda mu, lv, eps: mu + np.exp(lv) * eps, "variance"),
+    C.check_reparameterize_backward: (
+        lambda dz, mu, lv, eps: (dz, dz * 0.5 * np.exp(0.5 * lv) * eps),
+        "sum",
+    ),
+    C.check_score_function_grad: (lambda f, mu, sigma, K, rng: 0.0, "exact gradient"),
+}
+
+
+@pytest.mark.parametrize("checker", list(MISTAKES), ids=lambda c: c.__name__)
+def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
+    checker(placeholder)
+    assert "not attempted yet" in capsys.readouterr().out
+    wrong, words = MISTAKES[checker]
+    with np.errstate(all="ignore"):
+        checker(wrong)
+    verdict = capsys.readouterr().out
+    assert verdict.startswith("[x]") and words in verdict, verdict
+    with pytest.raises(AssertionError), np.errstate(all="ignore"):
+        checker(wrong, strict=True)
+
+
+def test_every_checker_has_a_mistake_test():
+    checkers = {getattr(C, name) for name in dir(C) if name.startswith("check_")}
+    assert checkers == set(MISTAKES)
