@@ -253,7 +253,7 @@ def test_more_user_errors(digits_run, tmp_path, capsys):
     cases = [
         (train_main, [*TINY, "--out", str(folder)], "already holds a run"),
         (train_main, ["--out", str(folder), "--resume", "--lr", "0.1"], "--lr 0.1 differs"),
-        (train_main, ["--out", str(tmp_path / "none"), "--resume"], "no such checkpoint"),
+        (train_main, ["--out", str(tmp_path / "none"), "--resume"], "no checkpoint to resume"),
         (train_main, [*TINY, "--out", str(blocker / "run")], "cannot create the run folder"),
         (sample_main, ["--run", str(folder), "--label", "3"], "needs a conditional run"),
         (sample_main, ["--run", str(folder), "--n", "0"], "must be a positive integer"),

@@ -11,17 +11,22 @@ What one holds (``np.savez``; loaded with ``allow_pickle=False``, so it can neve
     >>> ckpt = load("run/checkpoint.npz")                                  # doctest: +SKIP
     >>> model = build_model(ckpt)            # the same architecture, the saved weights
 
-"Atomically": the file is written under a temporary name in the same folder, flushed to
-disk, then renamed over the old one (``os.replace``), so a crash or Ctrl-C leaves either the
-old checkpoint or the new one, never half of one. Anything that is not a complete tinyvae
-checkpoint raises :class:`CheckpointError` with a one-line message.
+"Atomically": the file is written under a temporary name in the same folder
+(``.checkpoint.npz.<pid>.<random>.tmp``), flushed to disk, then renamed over the old one
+(``os.replace``), so a crash, Ctrl-C or ``kill -9`` leaves either the old checkpoint or the
+new one, never half of one. A temporary file left by a process that was killed is removed
+by the next save or load. Anything that is not a complete tinyvae checkpoint raises
+:class:`CheckpointError` with a one-line message; nothing in the file is ever executed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyvae.backend import DTYPES
 from tinyvae.errors import UserError
 from tinyvae.model import VAE
 
@@ -44,6 +50,10 @@ ARCHITECTURE = (
     "num_classes",
     "gaussian_logvar",
 )
+
+
+UMASK = os.umask(0o022)  # read the process's umask (the only way is to set it) ...
+os.umask(UMASK)  # ... and put it back
 
 
 class CheckpointError(UserError):
@@ -67,12 +77,18 @@ class Checkpoint:
 def atomic_write(path, write, mode="wb") -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``."""
     path = Path(path)
+    remove_stale_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        prefix = f".{path.name}.{os.getpid()}."  # the pid says whose it is: see below
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     except OSError as error:
-        raise UserError(f"cannot write in {path.parent}: {error.strerror or error}") from None
+        raise UserError(
+            f"cannot write in {path.parent} ({error.strerror or error}): choose a folder "
+            "you can write to"
+        ) from None
     try:
         with os.fdopen(fd, mode) as f:
+            os.fchmod(f.fileno(), 0o666 & ~UMASK)  # mkstemp's file is private: usual mode
             write(f)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
@@ -81,8 +97,37 @@ def atomic_write(path, write, mode="wb") -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(error, OSError):
-            raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+            raise UserError(
+                f"cannot write {path} ({error.strerror or error}): check that the disk has "
+                "space and the folder is writable"
+            ) from None
         raise
+
+
+def remove_stale_temporaries(path) -> None:
+    """Delete the temporary files of ``path`` that processes no longer running left behind.
+
+    A process killed while writing (``kill -9``, a power cut) cannot clean up after itself.
+    Its temporary file carries its process id, so a file whose process is gone is stale;
+    one whose process still runs belongs to a write in progress and is left alone.
+    """
+    path = Path(path)
+    with contextlib.suppress(OSError):  # a folder we may not list or write: nothing to do
+        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
 
 
 def save(path, model, optimizer=None, state=None, config=None) -> None:
@@ -115,29 +160,72 @@ def load(path) -> Checkpoint:
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
+    remove_stale_temporaries(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            raise CheckpointError(f"{path}: not a tinyvae checkpoint (not an .npz archive)")
+        raise CheckpointError(f"{path}: no such checkpoint: check the name of the run folder")
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    if start != b"PK\x03\x04":
+        raise CheckpointError(
+            f"{path}: not a tinyvae checkpoint (not an .npz archive); give the run folder "
+            "or its checkpoint.npz"
+        )
+    arrays = _read_arrays(path)
+    meta = _meta(path, arrays.pop("meta", None))
+    _check_arrays(path, arrays, meta)
+    return Checkpoint(path, arrays, meta)
+
+
+#: What reading a damaged archive can raise, from zipfile, zlib and numpy's .npy parser.
+DAMAGE = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    NotImplementedError,  # a zip member stored with a compression zipfile does not know
+    RuntimeError,  # an encrypted zip member
+    SyntaxError,  # a damaged .npy header dict
+    struct.error,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+def _read_arrays(path) -> dict:
+    """The archive's arrays, read with ``allow_pickle=False``: name -> np.ndarray."""
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
     except ValueError as error:
         if "pickle" in str(error) or "Object arrays" in str(error):
             raise CheckpointError(
-                f"{path}: holds pickled objects, which tinyvae never writes and will not load"
+                f"{path}: holds pickled objects, which could run code when loaded; tinyvae "
+                "never writes them and will not load them: use a checkpoint that tinyvae wrote"
             ) from None
-        raise CheckpointError(f"{path}: corrupt ({error})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
-        raise CheckpointError(
-            f"{path}: truncated or corrupt ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no detail'}); "
-            "use an earlier copy or train again"
-        ) from None
-    meta = _meta(path, arrays.pop("meta", None))
-    _check_arrays(path, arrays, meta)
-    return Checkpoint(path, arrays, meta)
+        raise _damaged(path, error) from None
+    except DAMAGE as error:
+        raise _damaged(path, error) from None
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):  # a member that is not an .npy file
+            raise CheckpointError(
+                f"{path}: not a tinyvae checkpoint (its entry {name!r} is not an array)"
+            )
+    return arrays
+
+
+def _damaged(path, error) -> CheckpointError:
+    detail = str(error).splitlines()[0] if str(error).strip() else "no detail"
+    return CheckpointError(
+        f"{path}: truncated or corrupt ({type(error).__name__}: {detail[:200]}); "
+        "use an earlier copy or train again"
+    )
 
 
 def _meta(path, stored) -> dict:
@@ -145,31 +233,75 @@ def _meta(path, stored) -> dict:
         raise CheckpointError(f"{path}: not a tinyvae checkpoint (no JSON 'meta' entry)")
     try:
         meta = json.loads(str(stored[()]))
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise CheckpointError(f"{path}: damaged description ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinyvae checkpoint (format is not {FORMAT!r})")
     if meta.get("version") != VERSION:
         raise CheckpointError(
             f"{path}: checkpoint version {meta.get('version')!r}; this "
-            f"tinyvae reads version {VERSION}"
+            f"tinyvae reads version {VERSION}: use the tinyvae that wrote it"
         )
     for key in ("model", "param_shapes"):
         if key not in meta:
             raise CheckpointError(f"{path}: description lacks {key!r}")
+    kinds = {"model": dict, "param_shapes": list, "optimizer": (dict, type(None))}
+    for key, kind in (kinds | {"state": dict, "config": dict}).items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise CheckpointError(f"{path}: damaged description ({key!r} has the wrong type)")
+    for entry in meta["param_shapes"]:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], list)
+            and all(type(n) is int and 0 <= n < 2**31 for n in entry[1])
+        ):
+            raise CheckpointError(f"{path}: damaged description (parameter shape {entry!r})")
+    _check_model(path, meta["model"], meta["param_shapes"])
+    step = (meta.get("optimizer") or {}).get("t", 0)
+    if type(step) is not int or step < 0:
+        raise CheckpointError(f"{path}: damaged description (optimizer step {step!r})")
     return meta
+
+
+def _check_model(path, model: dict, param_shapes: list) -> None:
+    """The model description has the right types, and no size larger than any parameter
+    has (so a damaged description cannot make us build a huge model)."""
+    largest = max((n for _, shape in param_shapes for n in shape), default=0)
+
+    def size(value, least=1):
+        return type(value) is int and least <= value <= largest
+
+    hidden, logvar, seed = model.get("hidden"), model.get("gaussian_logvar"), model.get("seed", 0)
+    ok = (
+        size(model.get("input_dim"))
+        and size(model.get("latent_dim"))
+        and size(model.get("num_classes", 0), least=0)
+        and isinstance(hidden, list)
+        and all(size(h) for h in hidden)
+        and all(isinstance(model.get(k), str) for k in ("likelihood", "activation"))
+        and model.get("dtype", "float32") in DTYPES
+        and type(seed) is int
+        and 0 <= seed < 2**63
+        and (logvar is None or (type(logvar) in (int, float) and math.isfinite(logvar)))
+    )
+    if not ok:
+        raise CheckpointError(f"{path}: damaged description (model {describe(model)})")
 
 
 def _check_arrays(path, arrays, meta) -> None:
     """params is a float vector as long as the shapes say; optimizer arrays match it."""
-    size = sum(int(np.prod(shape)) for _, shape in meta["param_shapes"])
+    size = sum(math.prod(shape) for _, shape in meta["param_shapes"])
     params = arrays.get("params")
     if params is None or params.dtype.kind != "f" or params.shape != (size,):
         got = "nothing" if params is None else f"{params.dtype} {params.shape}"
         raise CheckpointError(f"{path}: 'params' should be {size} floats, found {got}")
     for name, array in arrays.items():
-        if name.startswith("optimizer.") and array.shape != (size,):
-            raise CheckpointError(f"{path}: {name!r} has shape {array.shape}, expected ({size},)")
+        if name.startswith("optimizer.") and (array.shape != (size,) or array.dtype.kind != "f"):
+            raise CheckpointError(
+                f"{path}: {name!r} is {array.dtype} {array.shape}, expected ({size},) floats"
+            )
     if not np.isfinite(params).all():
         raise CheckpointError(f"{path}: parameters contain NaN or Inf")
 
@@ -177,9 +309,9 @@ def _check_arrays(path, arrays, meta) -> None:
 def describe(model_config: dict) -> str:
     """``"784-400-20 relu bernoulli"``: an architecture in a few words, for messages."""
     c = model_config
-    sizes = "-".join(
-        str(s) for s in [c.get("input_dim"), *c.get("hidden", []), c.get("latent_dim")]
-    )
+    hidden = c.get("hidden", [])
+    hidden = hidden if isinstance(hidden, list) else [hidden]
+    sizes = "-".join(str(s) for s in [c.get("input_dim"), *hidden, c.get("latent_dim")])
     extra = f" {c['num_classes']} classes" if c.get("num_classes") else ""
     return f"{sizes} {c.get('activation')} {c.get('likelihood')}{extra}"
 
@@ -192,7 +324,8 @@ def restore(ckpt: Checkpoint, model, optimizer=None) -> None:
         or [[n, list(s)] for n, s in model.flat.shapes.items()] != ckpt.meta["param_shapes"]
     ):
         raise CheckpointError(
-            f"{ckpt.path}: written for a {describe(saved)} model, not this {describe(ours)} one"
+            f"{ckpt.path}: written for a {describe(saved)} model, not this {describe(ours)} "
+            "one: use it with the data and recipe it was trained on, or start a new run"
         )
     model.flat.data[...] = model.backend.asarray(ckpt.arrays["params"])
     if optimizer is None:
@@ -212,13 +345,15 @@ def restore(ckpt: Checkpoint, model, optimizer=None) -> None:
         optimizer.load_state_dict(state)
     except KeyError as error:
         raise CheckpointError(f"{ckpt.path}: optimizer state lacks {error}") from None
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{ckpt.path}: damaged optimizer state ({error})") from None
 
 
 def build_model(ckpt: Checkpoint, backend="numpy"):
     """A new VAE with the checkpoint's architecture and weights, on ``backend``."""
     try:
         model = VAE(**ckpt.meta["model"], backend=backend)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{ckpt.path}: cannot rebuild its model ({error})") from None
     restore(ckpt, model)
     return model

@@ -5,7 +5,9 @@
 
 A :class:`UserError` (bad flag, missing file, diverged training ...) prints
 ``error: <message>`` as one line on stderr and exits with status 2, without a traceback.
-Ctrl-C exits with status 130. Any other exception is a bug and keeps its traceback.
+So does running out of memory, which a size that is too large for this machine causes
+(``--hidden 100000``, ``--n 10000000000``). Ctrl-C exits with status 130. Any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ def run(main, argv=None) -> int:
     try:
         return int(main(argv) or 0)
     except UserError as error:
-        message = " ".join(str(error).split())  # one line, whatever the message held
-        print(f"error: {message}", file=sys.stderr)
-        return USER_ERROR
+        return report(str(error))
+    except MemoryError as error:
+        return report(
+            f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
+            "--hidden, --latent-dim, --batch-size, --n or --k"
+        )
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def report(message: str) -> int:
+    """Print ``error: message`` as one line on stderr; return the user-error status."""
+    message = " ".join(message.split())  # one line, whatever the message held
+    print(f"error: {message}", file=sys.stderr)
+    return USER_ERROR
 
 
 @contextlib.contextmanager

@@ -16,7 +16,9 @@ Every bad value raises a :class:`UserError` whose one-line message names the fla
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from tinyvae.backend import BACKENDS
@@ -109,6 +111,13 @@ class TrainConfig:
         "steps between progress-bar updates (each one reads the loss back from the GPU)",
         check="positive",
     )
+    checkpoint_every: int | None = arg(
+        None,
+        "also save the checkpoint every N steps within an epoch, so that a crash loses "
+        "at most N steps (default: only at the end of each epoch)",
+        check="positive",
+        metavar="N",
+    )
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -121,7 +130,14 @@ CHECKS = {  # name -> (test, what the message asks for; {} is "integer" or "numb
 }
 
 
-FLAG_TYPES = {"int": int, "float": float, "float | None": float}  # annotation -> parse type
+FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
+
+
+def wanted(f) -> str:
+    """What a numeric field accepts, in words: "a positive integer (default: 10)"."""
+    kind = FLAG_TYPES.get(f.type, str)
+    text = CHECKS[f.metadata["check"]][1].format("integer" if kind is int else "number")
+    return text if f.default is None else f"{text} (default: {f.default})"
 
 
 def flag(name: str) -> str:
@@ -142,16 +158,13 @@ def check(config: TrainConfig) -> TrainConfig:
             if not isinstance(value, bool):
                 raise UserError(f"{flag(f.name)} is a switch (True or False), got {value!r}")
         elif meta["choices"] is not None and value not in meta["choices"]:
-            raise UserError(
-                f"unknown {flag(f.name)} {value!r}: choose one of {', '.join(meta['choices'])}"
-            )
+            raise UserError(unknown_choice(flag(f.name), value, meta["choices"]))
         elif meta["check"] is not None:
-            ok, wanted = CHECKS[meta["check"]]
+            ok = CHECKS[meta["check"]][0]
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             whole = kind is not int or isinstance(value, int)
             if not (number and whole and math.isfinite(value) and ok(value)):
-                wanted = wanted.format("integer" if kind is int else "number")
-                raise UserError(f"{flag(f.name)} must be {wanted}; got {value!r}")
+                raise UserError(f"{flag(f.name)} must be {wanted(f)}; got {value!r}")
     config.hidden = parse_hidden(config.hidden)
     if config.gaussian_logvar is not None and config.likelihood != "gaussian":
         raise UserError("--gaussian-logvar applies only to --likelihood gaussian")
@@ -179,10 +192,50 @@ def parse_hidden(text) -> tuple:
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are UserErrors: one line, status 2, no usage dump."""
+    """An ArgumentParser whose errors are UserErrors: one line, status 2, no usage dump.
+
+    A flag's own converter (see :func:`converter`) explains a bad value in full, as
+    ``--epochs must be ...``; argparse would prefix it with "argument --epochs: ".
+    """
 
     def error(self, message):
+        own = re.fullmatch(r"argument (--[\w-]+)(?:/\S+)?: (.*)", message, re.DOTALL)
+        if own:  # "argument --n: must be ..." -> "--n must be ...", complete as it is
+            name, rest = own.groups()
+            if rest.startswith((name + " ", f"unknown {name} ")):
+                raise UserError(rest)
+            if rest.startswith("must be"):
+                raise UserError(f"{name} {rest}")
+        unknown = re.fullmatch(r"unrecognized arguments: (.*)", message, re.DOTALL)
+        if unknown:  # a typo? "--epocs" -> "did you mean --epochs?"
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            typed = [w.split("=")[0] for w in unknown.group(1).split() if w.startswith("--")]
+            close = [m for w in typed for m in difflib.get_close_matches(w, options, 1, 0.75)]
+            if close:
+                message += f": did you mean {' or '.join(close)}?"
         raise UserError(f"{message} (see --help)")
+
+
+def unknown_choice(name: str, value, choices) -> str:
+    return f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
+
+
+def converter(name: str, kind=str, choices=None, wanted=None):
+    """An argparse ``type`` for flag ``name``: text -> ``kind``, or a message naming the flag."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {wanted or 'a ' + kind.__name__}; got {text!r}"
+            ) from None
+        if choices is not None and value not in choices:
+            raise argparse.ArgumentTypeError(unknown_choice(name, value, choices))
+        return value
+
+    convert.__name__ = kind.__name__  # what argparse calls the type in its own messages
+    return convert
 
 
 DESCRIPTION = """Train a variational autoencoder and write its run folder: config.json,
@@ -197,12 +250,21 @@ EXAMPLES = """examples:
 
 def positive_int(text: str) -> int:
     """An argparse type for the other tools' flags: a whole number >= 1."""
+    return _whole(text, 1, "a positive integer")
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type for the other tools' flags: a whole number >= 0 (a seed)."""
+    return _whole(text, 0, "a non-negative integer")
+
+
+def _whole(text: str, least: int, wanted: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
     return value
 
 
@@ -227,12 +289,14 @@ def build_parser(prog="python -m tinyvae.train") -> Parser:
             group.add_argument(flag(f.name), action="store_true", help=meta["help"])
             continue
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kind = FLAG_TYPES.get(f.type, str)
+        kind, choices = FLAG_TYPES.get(f.type, str), meta["choices"]
         help_text = meta["help"] + ("" if default is None else f" (default: {shown})")
-        metavar = meta["metavar"] or (None if meta["choices"] else "N" if kind is int else "X")
-        group.add_argument(
-            flag(f.name), type=kind, choices=meta["choices"], help=help_text, metavar=metavar
+        metavar = meta["metavar"] or (
+            "{" + ",".join(choices) + "}" if choices else "N" if kind is int else "X"
         )
+        needs = wanted(f) if meta["check"] in CHECKS else None
+        convert = converter(flag(f.name), kind, choices, needs)
+        group.add_argument(flag(f.name), type=convert, help=help_text, metavar=metavar)
     return parser
 
 
@@ -259,7 +323,7 @@ def from_dict(values: dict) -> TrainConfig:
     unknown = sorted(set(values) - names)
     if unknown:
         raise UserError(
-            f"config has unknown fields {', '.join(unknown)}: written by another "
-            "version of tinyvae?"
+            f"the saved recipe has unknown fields {', '.join(unknown)}: it was written by "
+            "another version of tinyvae; use that version, or start a new run"
         )
     return check(TrainConfig(**values))

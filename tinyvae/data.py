@@ -111,7 +111,11 @@ def read_idx_folder(folder):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist")
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise DataError(
+            f"data folder {folder} (data_dir / --data-dir) {problem}: give a folder holding "
+            "MNIST-format IDX files, or leave it out to use the named data set"
+        )
     raw = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
     splits = []
     for split in ("train", "test"):
@@ -119,19 +123,20 @@ def read_idx_folder(folder):
         where = f"{folder}: {IDX_FILES[split + '_x']}"
         if images.ndim != 3 or images.dtype != np.uint8:
             raise DataError(f"{where} holds {images.dtype} of shape {images.shape}; "
-                            "expected uint8 images (n, rows, cols)")
+                            "expected uint8 images (n, rows, cols): is it the right file?")
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
             raise DataError(f"{folder}: {IDX_FILES[split + '_y']} holds {labels.dtype} of shape "
-                            f"{labels.shape}; expected integer labels (n,)")
+                            f"{labels.shape}; expected integer labels (n,): is it the right file?")
         if len(images) != len(labels):
             raise DataError(f"{where} has {len(images)} images but its labels file has "
-                            f"{len(labels)} labels")
+                            f"{len(labels)} labels: the two files must come from the same "
+                            "data set; replace the one that does not belong")
         x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
         splits.append((x, labels.astype(np.int64)))
     shape = raw["train_x"].shape[1:]
     if raw["test_x"].shape[1:] != shape:
         raise DataError(f"{folder}: train images are {shape} but test images are "
-                        f"{raw['test_x'].shape[1:]}")
+                        f"{raw['test_x'].shape[1:]}: the files must come from the same data set")
     return splits[0], splits[1], shape
 
 
@@ -141,8 +146,8 @@ def _find(folder: Path, stem: str) -> Path:
         for suffix in ("", ".gz"):
             if (folder / (name + suffix)).is_file():
                 return folder / (name + suffix)
-    raise DataError(f"{folder} has no {stem}[.gz]: a data folder needs "
-                    f"{', '.join(IDX_FILES.values())} (each may end in .gz)")
+    raise DataError(f"{folder} has no {stem}[.gz]: a data folder (data_dir / --data-dir) "
+                    f"needs {', '.join(IDX_FILES.values())} (each may end in .gz)")
 
 
 def _digits():

@@ -12,6 +12,13 @@ wrong is deleted and fetched again.
 
 The cache folder is ``$TINYVAE_DATA`` if set, else ``$XDG_CACHE_HOME/tinyvae``, else
 ``~/.cache/tinyvae``; each data set gets its own subfolder.
+
+Behind a firewall, or with a copy of the files on a local server, set ``$TINYVAE_MIRRORS``
+to base URLs (separated by spaces or commas) to use instead of the built-in mirrors;
+``{name}`` in a URL becomes the data set's name. The checksums are checked all the same::
+
+    TINYVAE_MIRRORS=http://mirror.lab.example/{name}/ python -m tinyvae.train ...
+    TINYVAE_MIRRORS=file:///srv/datasets/{name}/ python -m tinyvae.train ...
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from tinyvae.checkpoint import remove_stale_temporaries
 from tinyvae.idx import DataError
 
 FILES = (
@@ -84,6 +92,15 @@ def cache_dir() -> Path:
     return Path(base) / "tinyvae"
 
 
+def mirrors_for(name) -> tuple:
+    """Base URLs to fetch ``name`` from: ``$TINYVAE_MIRRORS`` if set, else ``MIRRORS[name]``."""
+    text = os.environ.get("TINYVAE_MIRRORS", "").strip()
+    if not text:
+        return MIRRORS[name]
+    urls = (url.replace("{name}", name) for url in text.replace(",", " ").split())
+    return tuple(url if url.endswith("/") else url + "/" for url in urls)
+
+
 def sha256_of(path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -101,12 +118,12 @@ def fetch_dataset(name, folder=None, mirrors=None, checksums=None, timeout=TIMEO
     ----------
     name : "mnist" or "fashion-mnist"
     folder : where to keep the files (default: ``cache_dir() / name``)
-    mirrors : base URLs ending in "/", tried in order (default: ``MIRRORS[name]``)
+    mirrors : base URLs ending in "/", tried in order (default: :func:`mirrors_for`)
     checksums : {file name: SHA-256} (default: ``SHA256[name]``); its keys are the files
     timeout, progress : passed to :func:`fetch`
     """
     folder = Path(folder) if folder is not None else cache_dir() / name
-    mirrors = MIRRORS[name] if mirrors is None else mirrors
+    mirrors = mirrors_for(name) if mirrors is None else mirrors
     checksums = SHA256[name] if checksums is None else checksums
     for filename, sha256 in checksums.items():
         fetch(filename, folder, mirrors, sha256, timeout=timeout, progress=progress)
@@ -121,6 +138,7 @@ def fetch(filename, folder, mirrors, sha256, timeout=TIMEOUT, progress=True) -> 
     """
     folder = Path(folder)
     target = folder / filename
+    remove_stale_temporaries(target)  # left by a download that was killed
     if target.exists():
         if sha256_of(target) == sha256:
             return target
@@ -140,8 +158,9 @@ def fetch(filename, folder, mirrors, sha256, timeout=TIMEOUT, progress=True) -> 
             return target
         except FAILURES as error:
             problems.append(f"{urlsplit(url).netloc or url}: {_reason(error)}")
+    where = " from $TINYVAE_MIRRORS" if os.environ.get("TINYVAE_MIRRORS", "").strip() else ""
     raise DataError(
-        f"could not download {filename} ({'; '.join(problems) or 'no mirrors given'}); "
+        f"could not download {filename}{where} ({'; '.join(problems) or 'no mirrors given'}); "
         + ALTERNATIVES
     )
 
@@ -150,7 +169,9 @@ def _download(url, target: Path, sha256, timeout, progress) -> None:
     """Stream ``url`` into a temporary file next to ``target``, check it, then rename it."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
+        )
         try:
             digest, received = hashlib.sha256(), 0
             with os.fdopen(handle, "wb") as out, tqdm(

@@ -26,9 +26,9 @@ from tqdm import tqdm
 from tinyvae import checkpoint
 from tinyvae.backend import BACKENDS
 from tinyvae.cli import run
-from tinyvae.config import Parser, from_dict, positive_int
+from tinyvae.config import Parser, converter, from_dict, nonnegative_int, positive_int
 from tinyvae.data import load
-from tinyvae.trainer import active_units, evaluate_loss, prepare_test_set
+from tinyvae.trainer import active_units, check_data, evaluate_loss, prepare_test_set
 
 
 def build_parser() -> Parser:
@@ -42,8 +42,16 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--n", type=positive_int, help="score only the first N test images")
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the z samples (default: 0)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="(default: numpy)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seeds the z samples (default: 0)"
+    )
+    parser.add_argument(
+        "--backend",
+        type=converter("--backend", choices=BACKENDS),
+        default="numpy",
+        metavar="{" + ",".join(BACKENDS) + "}",
+        help="(default: numpy)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -70,6 +78,7 @@ def main(argv=None) -> int:
     dataset = load(config.dataset, config.data_dir, progress=not args.no_progress)
     x, y = prepare_test_set(dataset, config, model.backend)
     x, y = x[: args.n], y[: args.n]
+    check_data(model, x, config, "the test images")
 
     start = time.perf_counter()
     elbo = evaluate_loss(model, x, y, seed=args.seed)

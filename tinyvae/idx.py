@@ -65,13 +65,15 @@ def read_idx(path) -> np.ndarray:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise DataError(f"{path}: no such file; check the name and the folder") from None
     except OSError as error:  # a folder, no permission, a disk error ...
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise DataError(
+            f"{path}: cannot read ({error.strerror or error}); check that it is a file you may read"
+        ) from None
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        except (OSError, EOFError, zlib.error, MemoryError) as error:  # BadGzipFile: OSError
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(
                 f"{path}: damaged gzip data ({reason}); delete it and fetch it again"
@@ -87,10 +89,11 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     if zero != b"\x00\x00" or code not in TYPES:
         raise DataError(
             f"{name}: not an IDX file (starts with {raw[:4].hex(' ')}; "
-            "expected 00 00 then a type code such as 08)"
+            "expected 00 00 then a type code such as 08): replace it with the MNIST-format "
+            "file it should be"
         )
     if ndim == 0:
-        raise DataError(f"{name}: IDX header declares 0 dimensions")
+        raise DataError(f"{name}: IDX header declares 0 dimensions; delete it and fetch it again")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{name}: truncated: header needs {header} bytes, got {len(raw)}")
@@ -108,7 +111,8 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(raw) > expected:
         raise DataError(
             f"{name}: {len(raw) - expected} unexpected bytes after the data "
-            f"(shape {shape} needs {expected} bytes, got {len(raw)})"
+            f"(shape {shape} needs {expected} bytes, got {len(raw)}); delete it and fetch "
+            "it again"
         )
     values = np.frombuffer(raw, dtype=dtype, count=count, offset=header)
     return values.astype(dtype.newbyteorder("="), copy=True).reshape(shape)

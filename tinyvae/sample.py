@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import checkpoint, plots
+from tinyvae import checkpoint
 from tinyvae.backend import BACKENDS
 from tinyvae.cli import run
-from tinyvae.config import Parser, positive_int
+from tinyvae.config import Parser, converter, nonnegative_int, positive_int
 from tinyvae.errors import UserError
 
 
@@ -39,8 +39,16 @@ def build_parser() -> Parser:
         help="conditional runs: draw class K, or 'all' for one row of --n per class",
     )
     parser.add_argument("--ncols", type=positive_int, help="images per row (default: about √n)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the draws (default: 0)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="(default: numpy)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seeds the draws (default: 0)"
+    )
+    parser.add_argument(
+        "--backend",
+        type=converter("--backend", choices=BACKENDS),
+        default="numpy",
+        metavar="{" + ",".join(BACKENDS) + "}",
+        help="(default: numpy)",
+    )
     return parser
 
 
@@ -53,7 +61,10 @@ def labels_for(label, n: int, num_classes: int):
             )
         return None, None
     if not num_classes:
-        raise UserError("--label needs a conditional run (one trained with --conditional)")
+        raise UserError(
+            "--label needs a conditional run (one trained with --conditional): leave it out "
+            "for this run"
+        )
     if label == "all":
         return np.repeat(np.arange(num_classes), n), n
     try:
@@ -84,6 +95,8 @@ def main(argv=None) -> int:
         if per_row
         else f" of class {labels[0]}"
     )
+    from tinyvae import plots  # matplotlib takes a while to import: only once it is needed
+
     try:
         plots.save_grid(
             out,
@@ -94,7 +107,10 @@ def main(argv=None) -> int:
             row_labels=None if per_row is None else list(range(model.num_classes)),
         )
     except OSError as error:
-        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
+        raise UserError(
+            f"cannot write {out} ({error.strerror or error}): choose an --out in a folder "
+            "that exists and that you can write to"
+        ) from None
     print(f"wrote {count} samples to {out}")
     return 0
 

@@ -14,9 +14,11 @@ The run folder::
     manifold.png                 decoded grid over a 2-D latent space (2-D latents only)
     interpolation.png            decoded straight lines between test images' codes
 
-A checkpoint is written at the end of every epoch. The first Ctrl-C finishes the current
-step, saves a checkpoint of that exact point (mid-epoch) and exits; ``--resume`` then
-continues bit for bit, as if nothing had happened.
+A checkpoint is written at the end of every epoch (and every N steps with
+``--checkpoint-every N``), atomically, so that a crash or ``kill -9`` at any moment leaves
+the previous one readable. The first Ctrl-C finishes the current step, saves a checkpoint
+of that exact point (mid-epoch) and exits; ``--resume`` then continues bit for bit, as if
+nothing had happened. A checkpoint is never written from weights that are NaN or Inf.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import checkpoint, plots
+from tinyvae import checkpoint
 from tinyvae.checkpoint import atomic_write, describe
 from tinyvae.cli import INTERRUPTED, ctrl_c_stops_gently, run
 from tinyvae.config import TrainConfig, check, flag, from_dict, given_args, to_dict
@@ -36,8 +38,10 @@ from tinyvae.data import Batches, load
 from tinyvae.errors import UserError
 from tinyvae.trainer import (
     EVAL,
-    Diverged,
+    PARTS,
     active_units,
+    check_data,
+    check_parameters,
     evaluate_loss,
     make_model,
     make_optimizer,
@@ -46,17 +50,24 @@ from tinyvae.trainer import (
     stream_seed,
     train_epoch,
 )
-from tinyvae.validation import check_input
 
 #: flags that may change when a run is resumed; the rest of the recipe is fixed
-RESUMABLE = ("epochs", "backend", "out", "resume", "no_progress", "progress_every")
+RESUMABLE = (
+    "epochs",
+    "backend",
+    "out",
+    "resume",
+    "no_progress",
+    "progress_every",
+    "checkpoint_every",
+)
 
 
 def main(argv=None) -> int:
     given = given_args(argv)
     config = check(TrainConfig(**given))
     folder = Path(config.out) if config.out else default_folder(config)
-    saved = checkpoint.load(folder) if config.resume else None
+    saved = resumed_checkpoint(folder) if config.resume else None
     if saved is not None:
         config = resumed_config(saved, given)
     else:
@@ -74,20 +85,21 @@ def main(argv=None) -> int:
         binarize=config.binarize,
     )
     test_x, test_y = prepare_test_set(dataset, config, model.backend)
-    check_data(model, batches.x, config)
+    check_data(model, batches.x, config, "the training images")
     state = {"epoch": 0, "step": 0, "sums": None, "history": []}
     if saved is not None:
         checkpoint.restore(saved, model, optimizer)
-        state = saved.state
+        state = resumed_state(saved, len(batches))
 
-    def save():
+    def save(state, where):
+        check_parameters(model, config, where)  # never replace a good checkpoint by NaNs
         extra = {"image_shape": list(dataset.image_shape)}
         checkpoint.save(folder / "checkpoint.npz", model, optimizer, state | extra, to_dict(config))
 
     text = json.dumps(to_dict(config), indent=2) + "\n"
     atomic_write(folder / "config.json", lambda f: f.write(text), mode="w")
     if saved is None:
-        save()  # epoch 0: there is always a checkpoint to go back to
+        save(state, "before training")  # epoch 0: there is always a checkpoint to go back to
     if state["epoch"] >= config.epochs:
         print(f"{folder} already has {state['epoch']} epochs: give --epochs N to train further")
     H, W = dataset.image_shape
@@ -102,8 +114,23 @@ def main(argv=None) -> int:
     )
 
     z, z_labels = prior_draws(model, config.seed)
+
+    from tinyvae import plots  # matplotlib takes a while to import: only once it is needed
+
+    def pictures(epoch):
+        shape, history = dataset.image_shape, state["history"]
+        plots.save_epoch_pictures(folder, model, epoch, z, z_labels, test_x, test_y, shape, history)
+
+    if saved is not None:  # a run killed at the end of an epoch may have missed these
+        write_metrics(folder / "metrics.jsonl", state["history"])
+        if state["epoch"] >= 1 and state["step"] == 0:
+            pictures(state["epoch"])
     with ctrl_c_stops_gently() as stop:
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
+
+            def mid_epoch(step, sums, epoch=epoch, state=state):  # --checkpoint-every
+                save(state | {"step": step, "sums": sums}, f"in epoch {epoch} by step {step}")
+
             result = train_epoch(
                 model,
                 optimizer,
@@ -113,13 +140,16 @@ def main(argv=None) -> int:
                 state["step"],
                 state["sums"],
                 should_stop=stop,
+                on_checkpoint=mid_epoch,
             )
+            where = f"in epoch {epoch} by step {result['steps']}"
             if not result["finished"]:  # Ctrl-C: save this exact point of the epoch
                 state = state | {"step": result["steps"], "sums": result["sums"]}
-                save()
+                save(state, where)
                 return stopped(
                     folder, f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
                 )
+            check_parameters(model, config, where)
             record = finish_epoch(model, config, epoch, result, test_x, test_y)
             state = {
                 "epoch": epoch,
@@ -127,20 +157,10 @@ def main(argv=None) -> int:
                 "sums": None,
                 "history": state["history"] + [record],
             }
-            save()
+            save(state, where)
             write_metrics(folder / "metrics.jsonl", state["history"])
             print(log_line(record, config, model.latent_dim), flush=True)
-            plots.save_epoch_pictures(
-                folder,
-                model,
-                epoch,
-                z,
-                z_labels,
-                test_x,
-                test_y,
-                dataset.image_shape,
-                state["history"],
-            )
+            pictures(epoch)
             if stop():
                 return stopped(folder, f"after epoch {epoch}")
     mu = model.backend.to_host(posterior_means(model, test_x, test_y))  # (n, L)
@@ -152,11 +172,6 @@ def main(argv=None) -> int:
 def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
     """Score the test set and build the epoch's metrics record (losses in nats per image)."""
     start = time.perf_counter()
-    if not bool(model.xp.isfinite(model.flat.data).all()):
-        raise Diverged(
-            f"the parameters became NaN or Inf in epoch {epoch}: lower --lr (now "
-            f"{config.lr}) or add --clip-norm; the last good checkpoint is kept"
-        )
     test = evaluate_loss(model, test_x, test_y, seed=stream_seed(config.seed, epoch, EVAL))
     active = active_units(model, test_x, test_y)
     return {
@@ -194,7 +209,44 @@ def new_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"cannot create the run folder {folder}: {error.strerror}") from None
+        raise UserError(
+            f"cannot create the run folder {folder} ({error.strerror or error}): choose "
+            "another --out, in a folder you can write to"
+        ) from None
+
+
+def resumed_state(saved, steps_per_epoch: int) -> dict:
+    """The saved training state, checked: where the run stopped, and its history."""
+    state = saved.state
+    epoch, step, sums, history = (state.get(k) for k in ("epoch", "step", "sums", "history"))
+    number = lambda v: type(v) in (int, float)
+    ok = (
+        type(epoch) is int
+        and type(step) is int
+        and epoch >= 0
+        and 0 <= step < steps_per_epoch
+        and isinstance(history, list)
+        and len(history) == epoch
+        and all(isinstance(h, dict) for h in history)
+        and (step == 0) == (sums is None)
+        and (sums is None or (isinstance(sums, dict) and all(number(sums.get(k)) for k in PARTS)))
+    )
+    if not ok:
+        raise checkpoint.CheckpointError(
+            f"{saved.path}: its training state is damaged or does not fit this data; use an "
+            "earlier copy, or start a new run"
+        )
+    return {"epoch": epoch, "step": step, "sums": sums, "history": history}
+
+
+def resumed_checkpoint(folder: Path):
+    """The checkpoint that ``--resume`` continues from."""
+    if not (folder / "checkpoint.npz").exists():
+        raise UserError(
+            f"{folder} holds no checkpoint to resume: check --out, or start the run "
+            "without --resume"
+        )
+    return checkpoint.load(folder)
 
 
 def resumed_config(saved, given: dict) -> TrainConfig:
@@ -205,20 +257,14 @@ def resumed_config(saved, given: dict) -> TrainConfig:
         if name in RESUMABLE:
             setattr(config, name, getattr(asked, name))
         elif getattr(asked, name) != getattr(config, name):
+            show = lambda v: ",".join(map(str, v)) if isinstance(v, tuple) else v
             raise UserError(
-                f"{flag(name)} {getattr(asked, name)} differs from this run's "
-                f"{getattr(config, name)}: a resumed run keeps its recipe (only "
-                "--epochs, --backend and display flags may change)"
+                f"{flag(name)} {show(getattr(asked, name))} differs from this run's "
+                f"{show(getattr(config, name))}: a resumed run keeps its recipe (only "
+                f"--epochs, --backend and display flags may change); leave {flag(name)} "
+                "out, or start a new run in another --out"
             )
     return config
-
-
-def check_data(model, x, config) -> None:
-    """Check the whole training set once, so that each step can skip the check."""
-    try:
-        check_input(model, x, "the training images")
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{error} (--likelihood {config.likelihood})") from None
 
 
 def stopped(folder, where: str) -> int:

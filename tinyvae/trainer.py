@@ -12,9 +12,10 @@ Reproducibility: every random number of epoch ``e`` comes from generators seeded
 here the reparameterization noise and the input corruption. So a run resumed at epoch
 ``e`` (or at step ``s`` of it: the first ``s`` draws are replayed) continues bit for bit.
 
-Speed: nothing is read back from the device inside a step. The running loss is summed
-on the device and read every ``config.progress_every`` steps (every step on NumPy, where
-reading costs nothing), which is also where a NaN or Inf loss is caught.
+Speed: nothing is read back from the device inside a step. The running loss, and the
+sum of the squared gradient norms, are summed on the device and read every
+``config.progress_every`` steps (every step on NumPy, where reading costs nothing), which
+is also where a NaN or Inf loss or gradient is caught: one NaN makes its sum NaN for good.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from tinyvae.data import binarize
 from tinyvae.errors import UserError
 from tinyvae.model import VAE
 from tinyvae.optim import SGD, Adam
+from tinyvae.validation import check_input
 
 NOISE, EVAL = 1, 2  # stream numbers: (seed, epoch, stream) seeds one generator each
 PARTS = ("objective", "recon", "kl", "images")  # what an epoch sums, image-weighted
 
 
 class Diverged(UserError):
-    """The loss became NaN or Inf; the message names the epoch and step."""
+    """The loss, a gradient or the weights became NaN or Inf; the message names the epoch
+    and step."""
 
 
 def make_model(config, input_dim: int, num_classes: int = 0) -> VAE:
@@ -112,7 +115,15 @@ def corrupt(x, p: float, kind: str, rng):
 
 
 def train_epoch(
-    model, optimizer, batches, config, epoch: int, start_step=0, sums=None, should_stop=None
+    model,
+    optimizer,
+    batches,
+    config,
+    epoch: int,
+    start_step=0,
+    sums=None,
+    should_stop=None,
+    on_checkpoint=None,
 ) -> dict:
     """One pass over ``batches`` (epoch numbers start at 1), updating the model in place.
 
@@ -120,6 +131,9 @@ def train_epoch(
         running sums (``result["sums"]``) were saved.
     should_stop : called after every step; when it returns True the epoch ends early with
         ``finished`` False, at a step boundary, so the state is consistent and can be saved.
+    on_checkpoint : called as ``on_checkpoint(step, sums)`` every ``config.checkpoint_every``
+        steps within the epoch (not after its last step), once the loss and gradients so far
+        are known to be finite: the caller saves a checkpoint there.
 
     Returns the epoch's mean ``train_loss`` (negative ELBO = recon + kl), ``objective``
     (what was minimised: with beta or IWAE it differs), ``recon``, ``kl`` in nats per image,
@@ -130,8 +144,15 @@ def train_epoch(
     rng = stream_rng(backend, config.seed, epoch, NOISE)
     sums = {**dict.fromkeys(PARTS, 0.0), "seconds": 0.0, **(sums or {})}
     acc = {k: xp.asarray(sums[k], dtype=xp.float64) for k in PARTS}  # 0-d, on the device
+    grad_sq = xp.zeros((), dtype=xp.float64)  # sum of |g|^2 over the steps: NaN once one is
     read_every = 1 if backend.name == "numpy" else config.progress_every
+    every = getattr(config, "checkpoint_every", None) if on_checkpoint is not None else None
     start, step, beta = time.perf_counter(), start_step, beta_at(config, 0, steps)
+
+    def sums_now():  # the running sums, read back to the host (to save or to return)
+        seconds = sums["seconds"] + time.perf_counter() - start
+        return {k: float(acc[k]) for k in PARTS} | {"seconds": seconds}
+
     bar = tqdm(
         total=steps,
         initial=start_step,
@@ -153,22 +174,24 @@ def train_epoch(
             loss, parts, _ = model.loss_and_grads(
                 x, eps, beta, labels, config.samples, config.objective, validate=False, x_input=x_in
             )
+            grad_sq = grad_sq + model.flat.grad @ model.flat.grad  # one dot product, no sync
             optimizer.step()
             acc["objective"] = acc["objective"] + loss * B
             acc["recon"] = acc["recon"] + parts["recon"] * B
             acc["kl"] = acc["kl"] + parts["kl"] * B
             acc["images"] = acc["images"] + B
-            if step % read_every == 0 or step == steps:
+            save_now = every is not None and step % every == 0 and step < steps
+            if step % read_every == 0 or step == steps or save_now:
                 running = float(acc["objective"] / acc["images"])  # the one read-back
-                check_finite(running, config, epoch, step)
+                check_finite(running, config, epoch, step, float(grad_sq))
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{running:.2f}", refresh=False)
+            if save_now:
+                on_checkpoint(step, sums_now())
             if should_stop is not None and should_stop():
                 break
     backend.synchronize()
-    sums = {k: float(acc[k]) for k in PARTS} | {
-        "seconds": sums["seconds"] + time.perf_counter() - start
-    }
+    sums = sums_now()
     n = max(sums["images"], 1.0)
     return {
         "train_loss": (sums["recon"] + sums["kl"]) / n,
@@ -184,14 +207,45 @@ def train_epoch(
     }
 
 
-def check_finite(running_loss: float, config, epoch: int, step: int) -> None:
-    """Stop with one line when the loss is NaN or Inf (step counts from 1)."""
+def check_finite(running_loss: float, config, epoch: int, step: int, grad_sq=0.0) -> None:
+    """Stop with one line when the loss or a gradient is NaN or Inf (step counts from 1).
+
+    ``grad_sq``: the sum of the squared gradient norms so far (NaN or Inf once one was)."""
     if not math.isfinite(running_loss):
+        what = f"the loss became {running_loss}"
+    elif not math.isfinite(grad_sq):
+        what = f"a gradient became NaN or Inf (the loss was still {running_loss:.4g})"
+    else:
+        return
+    raise Diverged(
+        f"{what} in epoch {epoch} by step {step}: the learning rate ({config.lr:g}) is "
+        f"probably too high (lower --lr, or add --clip-norm), or --likelihood "
+        f"{config.likelihood} does not suit the data; the last good checkpoint is kept"
+    )
+
+
+def check_parameters(model, config, where: str) -> None:
+    """Stop with one line when a weight is NaN or Inf: never save such a model."""
+    if not bool(model.xp.isfinite(model.flat.data).all()):
         raise Diverged(
-            f"the loss became {running_loss} in epoch {epoch} by step {step}: the learning rate "
-            f"({config.lr}) is probably too high, or --likelihood {config.likelihood} does not "
-            "suit the data; the last good checkpoint is kept"
+            f"the weights became NaN or Inf {where}: the learning rate ({config.lr:g}) is "
+            "probably too high (lower --lr, or add --clip-norm); the last good checkpoint "
+            "is kept"
         )
+
+
+def check_data(model, x, config, name: str) -> None:
+    """Check a whole data split once (so that each step can skip the check), as a one-line
+    UserError: the images must suit the model (width, values in [0, 1] for Bernoulli)."""
+    if x.ndim == 2 and x.shape[1] != model.input_dim:
+        raise UserError(
+            f"{name} have {x.shape[1]} pixels but this model takes {model.input_dim}: use "
+            "the data set the run was trained on"
+        )
+    try:
+        check_input(model, x, name)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{error} (--likelihood {config.likelihood})") from None
 
 
 def evaluate_loss(model, x, labels=None, batch_size=1000, seed=0, samples=1) -> dict:

@@ -12,12 +12,22 @@ def check_input(model, x, name: str = "x") -> None:
             f"got {type(x).__module__}.{type(x).__name__}: convert it with model.backend.asarray({name})"
         )
     if x.dtype != model.dtype:
+        scale = " / 255 (grey levels 0..255 become [0, 1])" if x.dtype.kind in "iu" else ""
         raise TypeError(
             f"{name} has dtype {x.dtype} but the model uses {model.dtype}: "
-            f"convert it with {name}.astype('{model.dtype}')"
+            f"convert it with {name}.astype('{model.dtype}'){scale}"
         )
     if x.ndim != 2 or x.shape[1] != model.input_dim:
-        raise ValueError(f"{name} must have shape (batch, {model.input_dim}), got {tuple(x.shape)}")
+        hint = (
+            f": one image? use {name}.reshape(1, -1)"
+            if x.size == model.input_dim
+            else f": flatten the images with {name}.reshape(len({name}), -1)"
+            if x.ndim > 2 and x.size == len(x) * model.input_dim
+            else f"; this model takes {model.input_dim} pixels per image"
+        )
+        raise ValueError(
+            f"{name} must have shape (batch, {model.input_dim}), got {tuple(x.shape)}{hint}"
+        )
     xp = model.xp
     if not bool(xp.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf values: clean or drop those examples")
