@@ -205,6 +205,14 @@ if cupy_unavailable_reason() is not None and cupy_unavailable_reason().startswit
     CASES.append(
         Case("cupy not installed", ["--backend", "cupy"], ["CuPy is not installed", ".[gpu]"])
     )
+    CASES.append(  # the backend is checked before MNIST's download is even tried
+        Case(
+            "cupy not installed, default data",
+            ["--backend", "cupy", "--out", "{w}/out/cupy-mnist"],
+            ["CuPy is not installed"],
+            env={"TINYVAE_MIRRORS": "{dead}"},
+        )
+    )
 
 
 # --- the workspace -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyvae import checkpoint
+from tinyvae.backend import get_backend
 from tinyvae.checkpoint import atomic_write, describe
 from tinyvae.cli import INTERRUPTED, ctrl_c_stops_gently, run
 from tinyvae.config import TrainConfig, check, flag, from_dict, given_args, to_dict
@@ -66,12 +67,13 @@ RESUMABLE = (
 def main(argv=None) -> int:
     given = given_args(argv)
     config = check(TrainConfig(**given))
+    get_backend(config.backend)  # a missing CuPy or GPU is reported before any data is loaded
     folder = Path(config.out) if config.out else default_folder(config)
     saved = resumed_checkpoint(folder) if config.resume else None
     if saved is not None:
         config = resumed_config(saved, given)
     else:
-        new_folder(folder)
+        new_folder(folder)  # before any download, so an unwritable --out is reported at once
 
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
     model = make_model(config, dataset.train_x.shape[1], dataset.num_classes)
