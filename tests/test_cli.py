@@ -284,3 +284,16 @@ def test_a_folder_of_idx_files_trains_too(tmp_path):
     rows = metrics(folder)
     assert len(rows) == 2 and checkpoint.load(folder).meta["model"]["num_classes"] == 3
     assert checkpoint.load(folder).state["image_shape"] == [4, 5]
+
+
+@pytest.mark.parametrize(
+    "every, epochs, expected", [("3", 7, [3, 6, 7]), ("0", 25, [3, 6, 9, 12, 15, 18, 21, 24, 25])]
+)
+def test_pictures_every_n_epochs_and_always_the_last(tmp_path, every, epochs, expected):
+    folder = tmp_path / "run"
+    args = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "500", "--epochs", epochs]
+    done = cli("train", *TINY, *args, "--pictures-every", every, "--out", folder)
+    assert done.returncode == 0, done.stderr
+    drawn = sorted(int(p.stem[-2:]) for p in folder.glob("samples_epoch*.png"))
+    assert drawn == expected
+    assert len(metrics(folder)) == epochs  # every epoch is still measured and logged

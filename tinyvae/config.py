@@ -111,6 +111,13 @@ class TrainConfig:
         "steps between progress-bar updates (each one reads the loss back from the GPU)",
         check="positive",
     )
+    pictures_every: int = arg(
+        0,
+        "epochs between the samples/reconstructions pictures; 0: about ten per run "
+        "(every epoch for up to 10 epochs). The last epoch always gets them",
+        check="nonnegative",
+        metavar="N",
+    )
     checkpoint_every: int | None = arg(
         None,
         "also save the checkpoint every N steps within an epoch, so that a crash loses "

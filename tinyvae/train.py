@@ -7,7 +7,7 @@ The run folder::
     config.json                  the recipe: every field of TrainConfig
     metrics.jsonl                one JSON object per epoch (losses in nats per image)
     checkpoint.npz               weights, optimizer state and position (tinyvae/checkpoint.py)
-    samples_epochNN.png          the same 64 prior draws, decoded after every epoch
+    samples_epochNN.png          the same 64 prior draws, decoded after every epoch (see --pictures-every)
     reconstructions_epochNN.png  test images above their reconstructions
     loss.png                     loss curves
     latent.png                   posterior means of the test set, coloured by label (at the end)
@@ -61,6 +61,7 @@ RESUMABLE = (
     "no_progress",
     "progress_every",
     "checkpoint_every",
+    "pictures_every",
 )
 
 
@@ -162,7 +163,8 @@ def main(argv=None) -> int:
             save(state, where)
             write_metrics(folder / "metrics.jsonl", state["history"])
             print(log_line(record, config, model.latent_dim), flush=True)
-            pictures(epoch)
+            if epoch == config.epochs or epoch % pictures_every(config) == 0:
+                pictures(epoch)
             if stop():
                 return stopped(folder, f"after epoch {epoch}")
     mu = model.backend.to_host(posterior_means(model, test_x, test_y))  # (n, L)
@@ -200,6 +202,12 @@ def write_metrics(path, history) -> None:
 
 def default_folder(config) -> Path:
     return Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def pictures_every(config) -> int:
+    """Epochs between two sets of epoch pictures: --pictures-every, or when that is 0,
+    about ten sets per run (every epoch for runs of up to 10 epochs)."""
+    return config.pictures_every or -(-config.epochs // 10)  # ceil(epochs / 10)
 
 
 def new_folder(folder: Path) -> None:
