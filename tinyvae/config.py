@@ -227,6 +227,17 @@ def unknown_choice(name: str, value, choices) -> str:
     return f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
 
 
+def add_backend_flag(parser) -> None:
+    """``--backend numpy|cupy`` for the tools that read a run (sample, evaluate)."""
+    parser.add_argument(
+        "--backend",
+        type=converter("--backend", choices=BACKENDS),
+        default="numpy",
+        metavar="{" + ",".join(BACKENDS) + "}",
+        help="(default: numpy)",
+    )
+
+
 def converter(name: str, kind=str, choices=None, wanted=None):
     """An argparse ``type`` for flag ``name``: text -> ``kind``, or a message naming the flag."""
 

@@ -24,9 +24,8 @@ import time
 from tqdm import tqdm
 
 from tinyvae import checkpoint
-from tinyvae.backend import BACKENDS
 from tinyvae.cli import run
-from tinyvae.config import Parser, converter, from_dict, nonnegative_int, positive_int
+from tinyvae.config import Parser, add_backend_flag, from_dict, nonnegative_int, positive_int
 from tinyvae.data import load
 from tinyvae.trainer import active_units, check_data, evaluate_loss, prepare_test_set
 
@@ -45,13 +44,7 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seeds the z samples (default: 0)"
     )
-    parser.add_argument(
-        "--backend",
-        type=converter("--backend", choices=BACKENDS),
-        default="numpy",
-        metavar="{" + ",".join(BACKENDS) + "}",
-        help="(default: numpy)",
-    )
+    add_backend_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyvae import checkpoint
-from tinyvae.backend import BACKENDS
 from tinyvae.cli import run
-from tinyvae.config import Parser, converter, nonnegative_int, positive_int
+from tinyvae.config import Parser, add_backend_flag, nonnegative_int, positive_int
 from tinyvae.errors import UserError
 
 
@@ -42,13 +41,7 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seeds the draws (default: 0)"
     )
-    parser.add_argument(
-        "--backend",
-        type=converter("--backend", choices=BACKENDS),
-        default="numpy",
-        metavar="{" + ",".join(BACKENDS) + "}",
-        help="(default: numpy)",
-    )
+    add_backend_flag(parser)
     return parser
 
 
