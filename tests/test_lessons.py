@@ -22,6 +22,7 @@ NOTEBOOK_BUDGET = 120  # seconds for a whole lesson in quick mode; each takes un
 
 sys.path.insert(0, str(LESSONS))
 import lesson_checks as C  # noqa: E402
+import lesson_checks_more as C2  # noqa: E402  (the checkers of lessons 6-9)
 import lesson_utils as U  # noqa: E402
 
 
@@ -214,6 +215,71 @@ MISTAKES = {  # checker -> (a typical wrong answer, words the verdict must conta
 }
 
 
+def time_including_warmup(f, repeats=7, warmup=1, clock=None, sync=None):
+    times = []
+    for _ in range(warmup + repeats):
+        start = clock()
+        f()
+        sync()
+        times.append(clock() - start)
+    return float(np.median(times))
+
+
+def sgd_with_temporary(theta, g, lr, scratch):
+    theta -= lr * g  # allocates lr * g
+
+
+def flat_copies(shapes, dtype):
+    buffer = np.zeros(sum(int(np.prod(s)) for s in shapes.values()), dtype=dtype)
+    return buffer, {name: np.zeros(shape, dtype=dtype) for name, shape in shapes.items()}
+
+
+def probabilities_as_logits(model, x, eps):
+    from tinyvae import distributions as D
+
+    mu, logvar = model.encode(x)
+    probabilities = model.decode(D.reparameterize(mu, logvar, eps))
+    return (
+        -D.bernoulli_log_likelihood(x, probabilities).mean(),
+        D.kl_standard_normal(mu, logvar).mean(),
+    )
+
+
+MISTAKES.update(
+    {  # lessons 6-9, lesson_checks_more
+        C2.check_adam_step: (
+            lambda th, g, m, v, t, lr, b1, b2, eps: C2.adam_reference(
+                th, g, m, v, t, lr, b1, b2, eps, correct=False
+            ),
+            "bias corrections",
+        ),
+        C2.check_loss_parts: (probabilities_as_logits, "logits"),
+        C2.check_debiased_ema: (
+            lambda values, beta: C2.ema_reference(values, beta, correct=False),
+            "1 - beta^t",
+        ),
+        C2.check_aggregate_moments: (
+            lambda mu, lv: (mu.mean(0), np.cov(mu.T, bias=True)),
+            "law of total variance",
+        ),
+        C2.check_slerp: (
+            lambda a, b, t: (1 - np.asarray(t)[:, None]) * a + np.asarray(t)[:, None] * b,
+            "straight line",
+        ),
+        C2.check_mask_corrupt: (lambda x, p, rng: x * (rng.random(x.shape) < p), "probability p"),
+        C2.check_median_time: (time_including_warmup, "warm-up"),
+        C2.check_sgd_step_inplace: (sgd_with_temporary, "temporary"),
+        C2.check_flat_views: (flat_copies, "share memory"),
+        C2.check_one_hot_inputs: (
+            lambda x, labels, C: np.concatenate([x, labels[:, None]], axis=1),
+            "one column",
+        ),
+        C2.check_count_active_units: (lambda mu, th: int((mu.std(0) > th).sum()), "variance"),
+        C2.check_importance_weights: (lambda lw: np.exp(lw) / np.exp(lw).sum(0), "largest"),
+    }
+)
+
+
 @pytest.mark.parametrize("checker", list(MISTAKES), ids=lambda c: c.__name__)
 def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
     checker(placeholder)
@@ -228,5 +294,5 @@ def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
 
 
 def test_every_checker_has_a_mistake_test():
-    checkers = {getattr(C, name) for name in dir(C) if name.startswith("check_")}
+    checkers = {getattr(M, n) for M in (C, C2) for n in dir(M) if n.startswith("check_")}
     assert checkers == set(MISTAKES)
