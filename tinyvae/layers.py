@@ -7,6 +7,13 @@ The contract (as in numpy-ml) for every layer:
   gradients of the layer's own parameters into ``layer.grads``.
 
 Shapes use ``B`` for the batch size, ``n_in``/``n_out`` for feature sizes.
+
+Ownership rule for speed: an activation built with ``inplace=True`` writes its output over
+its input X, and its dX over the incoming dY, instead of allocating new arrays. That is
+safe only when nobody else reads X or dY afterwards. :class:`MLP` builds its activations
+that way because there both arrays are fresh outputs of the neighbouring ``Linear``
+(``X @ W + b`` forward, ``dY @ W.T`` backward). Built alone, an activation never
+overwrites what it is given.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ class Linear:
             raise ValueError(f"unknown init {init!r}: choose 'he' or 'glorot'")
         self.params = {"W": W.astype(dtype), "b": np.zeros(n_out, dtype=dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.X = None
+        self.X = self.ones = None
 
     def forward(self, X):
         """X (B, n_in) -> Y (B, n_out); caches X for dW."""
@@ -52,8 +59,16 @@ class Linear:
         """dY (B, n_out) -> dX (B, n_in), or None when the input needs no gradient."""
         xp = array_module(dY)
         xp.matmul(self.X.T, dY, out=self.grads["W"])  # (n_in, n_out), written in place
-        dY.sum(axis=0, out=self.grads["b"])  # (n_out,)
+        # (n_out,): the sum over the batch as ones (B,) @ dY, one BLAS call that is several
+        # times faster than dY.sum(axis=0) on a (128, 784) float32 array.
+        xp.matmul(self._ones(xp, len(dY)), dY, out=self.grads["b"])
         return dY @ self.params["W"].T if need_input_grad else None
+
+    def _ones(self, xp, n):
+        """A vector of n ones on dY's device, kept from one call to the next."""
+        if self.ones is None or len(self.ones) != n or array_module(self.ones) is not xp:
+            self.ones = xp.ones(n, dtype=self.params["b"].dtype)
+        return self.ones
 
 
 class ReLU:
@@ -62,12 +77,16 @@ class ReLU:
     params: dict = {}
     grads: dict = {}
 
+    def __init__(self, inplace: bool = False):
+        self.inplace = inplace  # overwrite X and dY (see the module docstring)
+
     def forward(self, X):
-        self.Y = array_module(X).maximum(X, 0)
+        self.Y = array_module(X).maximum(X, 0, out=X if self.inplace else None)
         return self.Y
 
     def backward(self, dY):
-        return dY * (self.Y > 0)
+        xp = array_module(dY)
+        return xp.multiply(dY, self.Y > 0, out=dY if self.inplace else None)
 
 
 class LeakyReLU:
@@ -76,15 +95,19 @@ class LeakyReLU:
     params: dict = {}
     grads: dict = {}
 
-    def __init__(self, alpha: float = 0.01):
-        self.alpha = alpha
+    def __init__(self, alpha: float = 0.01, inplace: bool = False):
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, X):
-        self.positive = X > 0
-        return array_module(X).where(self.positive, X, self.alpha * X)
+        # The slope (1 or alpha) as a float array: multiplying by it is much faster than
+        # ``where`` with a mask that flips at random from one element to the next.
+        self.slope = (X > 0).astype(X.dtype)  # (B, n): 1 where x > 0, else 0 ...
+        self.slope *= 1 - self.alpha
+        self.slope += self.alpha  # ... now 1 or alpha
+        return array_module(X).multiply(X, self.slope, out=X if self.inplace else None)
 
     def backward(self, dY):
-        return array_module(dY).where(self.positive, dY, self.alpha * dY)
+        return array_module(dY).multiply(dY, self.slope, out=dY if self.inplace else None)
 
 
 class Tanh:
@@ -93,8 +116,11 @@ class Tanh:
     params: dict = {}
     grads: dict = {}
 
+    def __init__(self, inplace: bool = False):
+        self.inplace = inplace  # overwrite X (see the module docstring)
+
     def forward(self, X):
-        self.Y = array_module(X).tanh(X)
+        self.Y = array_module(X).tanh(X, out=X if self.inplace else None)
         return self.Y
 
     def backward(self, dY):
@@ -107,18 +133,29 @@ class Sigmoid:
     params: dict = {}
     grads: dict = {}
 
+    def __init__(self, inplace: bool = False):
+        self.inplace = inplace  # overwrite X (see the module docstring)
+
     def forward(self, X):
-        self.Y = sigmoid(X)
+        self.Y = sigmoid(X, out=X if self.inplace else None)
         return self.Y
 
     def backward(self, dY):
         return dY * self.Y * (1 - self.Y)
 
 
-def sigmoid(x):
-    r"""Numerically stable :math:`\sigma(x) = \tfrac12 (1 + \tanh(x/2))`: no overflow for any x."""
+def sigmoid(x, out=None):
+    r"""Numerically stable :math:`\sigma(x) = \tfrac12 (1 + \tanh(x/2))`: no overflow for any x.
+
+    ``out``: an array to write the result into (it may be ``x`` itself)."""
     xp = array_module(x)
-    return 0.5 * (xp.tanh(0.5 * x) + 1)
+    if out is None:
+        return 0.5 * (xp.tanh(0.5 * x) + 1)
+    xp.multiply(x, 0.5, out=out)  # the same formula, each step written into ``out``
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
@@ -140,8 +177,8 @@ class MLP:
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
             self.layers.append(Linear(n_in, n_out, "glorot" if last else hidden_init, rng, dtype))
-            if not last:
-                self.layers.append(ACTIVATIONS[activation]())
+            if not last:  # in place: X and dY are always a Linear's fresh output here
+                self.layers.append(ACTIVATIONS[activation](inplace=True))
 
     def named_params(self, prefix: str):
         """``{"prefix.0.W": W, ...}``: every parameter, named by layer position."""

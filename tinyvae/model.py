@@ -142,8 +142,8 @@ class VAE:
 
     def _log_px(self, x, out):
         """log p(x | z) per sample, (K, B), from decoder outputs (K, B, D)."""
-        if self.likelihood == "bernoulli":
-            return D.bernoulli_log_likelihood(x, out)
+        if self.likelihood == "bernoulli":  # the same value as D.bernoulli_log_likelihood, faster
+            return D.bernoulli_log_likelihood_and_grad(x, out, with_grad=False)[0]
         return D.gaussian_log_likelihood(x, out, self._decoder_logvar())
 
     def _noise(self, eps, shape):
@@ -192,22 +192,26 @@ class VAE:
             raise ValueError(
                 f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}"
             )
-        xp, B, K = self.xp, x.shape[0], int(samples)
+        xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
 
         # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D).
         mu, logvar = self._encode(x if x_input is None else x_input, labels)
-        eps = self._noise(eps, (K, B, self.latent_dim))
+        eps = self._noise(eps, (K, B, L))
         z = D.reparameterize(mu, logvar, eps)
         out = self._decode(z, labels)
-        log_px = self._log_px(x, out)  # (K, B)
+        # log p(x|z) per sample (K, B), and its gradient with respect to ``out`` (K, B, D).
+        if self.likelihood == "bernoulli":
+            log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out)
+        else:
+            log_px = D.gaussian_log_likelihood(x, out, self._decoder_logvar())
+            d_out, d_logvar_pixel = D.gaussian_log_likelihood_grad(x, out, self._decoder_logvar())
 
-        # The loss is a weighted sum over samples; ``weight`` (K, B) = -dLoss/dlog p(x|z).
+        # The loss is a weighted sum over samples; ``weight`` = -dLoss/dlog p(x|z) per sample.
         if objective == "elbo":
             kl = D.kl_standard_normal(mu, logvar)  # (B,)
             recon = -log_px.mean(axis=0)  # (B,)
             loss = (recon + beta * kl).mean()
-            weight = xp.full((K, B), 1.0 / (K * B), dtype=self.dtype)
-            dmu_kl, dlogvar_kl = (g * (beta / B) for g in D.kl_standard_normal_grad(mu, logvar))
+            weight = 1.0 / (K * B)  # the same for every sample: a number, not a (K, B) array
         else:  # log w = log p(x|z) + beta [log p(z) - log q(z|x)]; loss = -log mean_k w
             log_prior_ratio = D.standard_normal_log_density(z) - D.diagonal_normal_log_density(
                 z, mu[None], logvar[None]
@@ -216,34 +220,36 @@ class VAE:
             bound = D.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
             loss = -bound.mean()
             recon, kl = -log_px.mean(axis=0), -log_prior_ratio.mean(axis=0)
-            weight = xp.exp(log_w - bound - math.log(K)) / B  # normalised importance weights / B
+            iw = xp.exp(log_w - bound - math.log(K)) / B  # (K, B) normalised importance weights / B
+            weight = iw[..., None]  # (K, B, 1): broadcasts over pixels and latent units
 
-        # Backward through the likelihood: dLoss/dout (K, B, D).
-        if self.likelihood == "bernoulli":
-            d_out = D.bernoulli_log_likelihood_grad(x, out)
-        else:
-            d_out, d_logvar_pixel = D.gaussian_log_likelihood_grad(x, out, self._decoder_logvar())
-            if self.learn_logvar:  # sum the per-pixel gradient over samples and batch: (D,)
-                dlv = -(weight[..., None] * d_logvar_pixel).reshape(-1, self.input_dim).sum(0)
-                self.flat.grads["decoder.logvar"][...] = dlv
-        d_out *= -weight[..., None]
+        # Backward through the likelihood: dLoss/dout = -weight * dlog p/dout, (K, B, D).
+        if self.learn_logvar:  # sum the per-pixel gradient over samples and batch: (D,)
+            dlv = -(weight * d_logvar_pixel).reshape(-1, self.input_dim).sum(0)
+            self.flat.grads["decoder.logvar"][...] = dlv
+        d_out *= -weight
 
         # Backward through the decoder to z; keep only the latent part of its input.
         dz = self.decoder.backward(d_out.reshape(K * B, self.input_dim))
-        dz = dz[:, : self.latent_dim].reshape(K, B, self.latent_dim)
+        dz = dz[:, :L].reshape(K, B, L)
 
+        # The encoder's output gradient [dLoss/dmu | dLoss/dlogvar], written straight into
+        # one (B, 2L) array rather than two arrays joined with concatenate.
+        d_stats = xp.empty((B, 2 * L), dtype=self.dtype)
         if objective == "elbo":
             dmu, dlogvar = D.reparameterize_backward(dz, mu, logvar, eps)
-            dmu += dmu_kl
-            dlogvar += dlogvar_kl
+            dmu_kl, dlogvar_kl = D.kl_standard_normal_grad(mu, logvar)
+            xp.add(dmu, (beta / B) * dmu_kl, out=d_stats[:, :L])
+            xp.add(dlogvar, (beta / B) * dlogvar_kl, out=d_stats[:, L:])
         else:
             # log p(z) = -z^2/2 + c, so d(-weight * beta * log p(z))/dz = +weight * beta * z.
             # With eps fixed, -log q(z|x) = logvar/2 + c (z and mu cancel: (z - mu)^2 / var
             # = eps^2), so it reaches logvar directly: dLoss/dlogvar gets -weight * beta / 2.
-            dz += (weight * beta)[..., None] * z
+            dz += (beta * weight) * z
             dmu, dlogvar = D.reparameterize_backward(dz, mu, logvar, eps)
-            dlogvar -= 0.5 * beta * weight.sum(axis=0)[:, None]
-        self.encoder.backward(xp.concatenate([dmu, dlogvar], axis=1), need_input_grad=False)
+            d_stats[:, :L] = dmu
+            xp.subtract(dlogvar, 0.5 * beta * iw.sum(axis=0)[:, None], out=d_stats[:, L:])
+        self.encoder.backward(d_stats, need_input_grad=False)
 
         parts = {"recon": recon.mean(), "kl": kl.mean()}
         return loss, parts, self.flat.grads
@@ -273,7 +279,7 @@ class VAE:
         mu, _ = self.encode(x, labels)
         return self.decode(mu, labels)
 
-    def log_likelihood(self, x, k=5000, labels=None, max_rows=16384):
+    def log_likelihood(self, x, k=5000, labels=None, max_rows=None):
         r"""Importance-weighted estimate of log p(x) per example, (B,), in nats.
 
         .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k
@@ -281,10 +287,15 @@ class VAE:
 
         (Burda et al. 2015). The k samples are decoded in chunks of at most ``max_rows``
         rows and merged with log-sum-exp, so memory stays bounded whatever k and B are.
+        By default 1024 rows on NumPy (a (1024, 784) float32 array is 3 MB and stays in
+        the CPU cache; chunks of 16384 rows ran 2-4 times slower) and 16384 on CuPy (a GPU
+        needs large arrays to be busy).
         """
         check_input(self, x, "x")
         labels = check_labels(self, labels, len(x))
         xp, L = self.xp, self.latent_dim
+        if max_rows is None:
+            max_rows = 16384 if self.backend.name == "cupy" else 1024
         per_image = max(1, max_rows // int(k))  # images per group
         results = []
         for start in range(0, len(x), per_image):

@@ -1,0 +1,137 @@
+"""Time and memory of ``model.log_likelihood(x, k=5000)``: the importance-weighted estimate.
+
+The model is the default recipe (784-400-20-400-784, ReLU, Bernoulli), trained for
+``--train-epochs`` epochs first so that its outputs look like a real model's. Each
+measurement runs in a fresh process whose peak resident memory is reset just before the
+call, so the reported peak is what the estimate itself needed (model and images included).
+
+    python benchmarks/bench_eval.py                        # 1,000 test images, k = 5000
+    python benchmarks/bench_eval.py --images 100 --images 1000 --json
+
+Peak memory should not grow with the number of images: the k samples are decoded in
+chunks of at most ``max_rows`` rows (see ``VAE.log_likelihood``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_train import (  # noqa: E402
+    DATA_DIR,
+    ROOT,
+    load_train_images,
+    reset_peak_rss,
+    status_bytes,
+    thread_env,
+)
+
+
+def load_test_images(data_dir, synthetic, n, seed):
+    path = Path(data_dir) / "t10k-images-idx3-ubyte.gz"
+    if synthetic or not path.is_file():
+        return np.random.default_rng(seed + 1).random((n, 784), dtype=np.float32), "synthetic"
+    from torch_reference import load_images
+
+    return load_images(path)[:n], "fashion-mnist"
+
+
+def worker(args):
+    import tinyvae
+
+    model = tinyvae.VAE(784, hidden=(400,), latent_dim=20, backend=args.backend, seed=args.seed)
+    be = model.backend
+    if args.train_epochs:
+        train, _ = load_train_images(args.data_dir, args.synthetic, args.seed)
+        data, opt = be.asarray(train), tinyvae.Adam(model.flat, lr=1e-3)
+        for _ in range(args.train_epochs):
+            for start in range(0, len(data), 128):
+                model.loss_and_grads(data[start : start + 128], validate=False)
+                opt.step()
+        del train, data, opt  # gone before the measurement starts
+    test, source = load_test_images(args.data_dir, args.synthetic, args.images, args.seed)
+    x = be.asarray(test)
+    be.synchronize()
+    before = status_bytes("VmRSS")
+    exact = reset_peak_rss()
+    if be.name == "cupy":
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
+    t0 = time.perf_counter()
+    log_px = model.log_likelihood(x, k=args.k)
+    be.synchronize()
+    seconds = time.perf_counter() - t0
+    result = dict(
+        images=len(x),
+        k=args.k,
+        data=source,
+        seconds=seconds,
+        rss_before_bytes=before,
+        peak_rss_bytes=status_bytes("VmHWM") if exact else None,
+        mean_log_px=float(be.to_host(log_px).mean()),
+    )
+    if be.name == "cupy":
+        result["device_pool_bytes"] = int(cupy.get_default_memory_pool().total_bytes())
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, action="append", help="repeatable; default 1000")
+    parser.add_argument("--k", type=int, default=5000)
+    parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
+    parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", default=DATA_DIR)
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.images = args.images[0]
+        return worker(args)
+
+    results = []
+    for n in args.images or [1000]:
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--images", str(n)]
+        for flag in ("k", "backend", "train_epochs", "seed", "data_dir"):
+            command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+        command += ["--synthetic"] if args.synthetic else []
+        load = os.getloadavg()[0]
+        done = subprocess.run(
+            command, env=thread_env(args.threads), capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return done.returncode
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"load_before": load})
+
+    print(
+        f"{'backend':7} {'images':>6} {'k':>5} {'seconds':>8} {'peak RSS MiB':>12} {'log p(x)':>9}"
+    )
+    for r in results:
+        peak = f"{r['peak_rss_bytes'] / 2**20:12.0f}" if r["peak_rss_bytes"] else f"{'-':>12}"
+        print(
+            f"{args.backend:7} {r['images']:6d} {r['k']:5d} {r['seconds']:8.2f} {peak} "
+            f"{r['mean_log_px']:9.2f}"
+        )
+    if args.json:
+        print(json.dumps(dict(backend=args.backend, threads=args.threads, runs=results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""Training speed of tinyvae against PyTorch eager, epoch by epoch, on the same machine.
+
+The recipe is the PyTorch example's (``torch_reference.py``): 784-400-20-400-784, ReLU,
+Bernoulli decoder, Adam lr 1e-3, batch 128, 60,000 images (Fashion-MNIST from Debian's
+package, or uniform noise of the same shape when it is absent or with ``--synthetic``).
+
+Three contestants run, each in its own process so that peak memory is its own:
+
+* ``tinyvae``: the plain loop a user writes, ``model.loss_and_grads(xb, validate=False)``
+  then ``opt.step()``, over batches gathered by a shuffled index;
+* ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
+  (skipped when ``torch`` cannot be imported);
+* ``matmuls``: only the 11 matrix products of tinyvae's forward and backward passes for
+  one epoch, same shapes, on the same backend: the floor an epoch cannot go below.
+
+They take turns, one epoch each, after ``--warmup`` epochs each, so that load from other
+programs hits all of them alike; the table shows medians. Thread counts are set equally
+for both libraries (``--threads``: OMP/OpenBLAS/MKL variables and ``torch.set_num_threads``).
+
+    python benchmarks/bench_train.py                          # NumPy, and CuPy with a GPU
+    python benchmarks/bench_train.py --epochs 7 --json        # table, then one JSON line
+    python benchmarks/bench_train.py --torch-python /work/torchvenv/bin/python
+
+Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also at batch 1024.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # the checkout: the benchmark measures this tinyvae, not an installed one
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+N_TRAIN, D, H, L = 60000, 784, 400, 20
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+def train_file(data_dir):
+    """Fashion-MNIST's training images in ``data_dir``, or None when absent."""
+    path = Path(data_dir) / "train-images-idx3-ubyte.gz"
+    return path if path.is_file() else None
+
+
+def load_train_images(data_dir, synthetic, seed):
+    """(60000, 784) float32 in [0, 1], and where it came from."""
+    path = train_file(data_dir)
+    if synthetic or path is None:
+        x = np.random.default_rng(seed).random((N_TRAIN, D), dtype=np.float32)
+        return x, "synthetic"  # uniform noise: right shape for timing, meaningless as a loss
+    sys.path.insert(0, str(HERE))
+    from torch_reference import load_images  # NumPy only; PyTorch is not needed for this
+
+    return load_images(path), "fashion-mnist"
+
+
+def status_bytes(field):
+    """One memory line of /proc/self/status (Linux), in bytes: "VmRSS" now, "VmHWM" peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak_rss():
+    """Make the kernel forget this process's peak RSS so far (Linux: "5" into clear_refs),
+    so that the peak read later belongs to what ran after the reset. False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes():
+    """Highest resident memory of this process since the last reset (or since it started)."""
+    return status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def page_faults():
+    """Minor page faults of this process so far: fresh memory taken from the kernel."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def thread_env(threads):
+    """Environment that gives every BLAS/OpenMP runtime exactly ``threads`` threads."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+class Worker:
+    """A contestant in its own process: send "epoch", read back one JSON line."""
+
+    def __init__(self, python, argv, env):
+        command = [python, str(Path(__file__).resolve()), "--worker", *argv]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        )
+        self.hello = self._read()  # {"ok": true, ...} or {"ok": false, "error": ...}
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"ok": False, "error": f"worker exited with status {self.proc.wait()}"}
+        return json.loads(line)
+
+    def ask(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            result = self.ask("finish")
+            self.proc.wait()
+            return result
+        return {}
+
+
+# --- the contestants (each runs inside its own worker process) ----------------------------
+
+
+def tinyvae_contestant(device, batch_size, seed, x):
+    """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function."""
+    import tinyvae
+
+    model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, backend=device, seed=seed)
+    opt = tinyvae.Adam(model.flat, lr=1e-3)
+    be = model.backend
+    data = be.asarray(x)  # the whole training set on the device, copied once
+    order_rng = np.random.default_rng(seed)
+
+    def run_epoch():
+        order = be.asarray(order_rng.permutation(len(data)), dtype=np.int64)  # once per epoch
+        total = 0.0
+        for start in range(0, len(data), batch_size):
+            xb = data[order[start : start + batch_size]]  # (B, 784), gathered on the device
+            loss, parts, grads = model.loss_and_grads(xb, validate=False)
+            opt.step()
+            total = total + loss * len(xb)  # stays a device scalar: no sync per step
+        return float(total) / len(data)
+
+    return run_epoch, be.synchronize, lambda: {}
+
+
+def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
+    """``torch_reference.train_epoch`` on ``device`` ("cpu" or "cuda")."""
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    import torch_reference as ref
+
+    torch.set_num_threads(threads)
+    # Load as torch_reference.main does, test set included: this leaves glibc's malloc with
+    # a raised mmap threshold, so PyTorch's per-step buffers come from the heap. Loading the
+    # training set alone leaves it at 128 KB and costs PyTorch ~450,000 page faults and
+    # 20-25 % more time per epoch here; the benchmark gives PyTorch its faster state.
+    train, _ = ref.load_data(data_dir, synthetic, seed)
+    data = train.to(device)
+    torch.manual_seed(seed)
+    model = ref.build_model().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(seed)
+
+    def run_epoch():
+        return ref.train_epoch(model, opt, data, batch_size, generator)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def memory():
+        if device != "cuda":
+            return {}
+        return {"device_peak_bytes": int(torch.cuda.max_memory_reserved())}
+
+    return run_epoch, sync, memory
+
+
+def matmul_contestant(device, batch_size, seed):
+    """Only the matrix products of one tinyvae epoch (forward 4, backward 7), same shapes."""
+    from tinyvae.backend import get_backend
+
+    be = get_backend(device)
+    xp, rng = be.xp, be.rng(seed)
+    random = lambda *shape: rng.standard_normal(shape, dtype=np.float32)
+    W1, W2, W3, W4 = random(D, H), random(H, 2 * L), random(L, H), random(H, D)
+
+    def products_for(B):
+        x, h1, z, h3 = random(B, D), random(B, H), random(B, L), random(B, H)  # activations
+        d_out, d_h3, d_stats, d_h1 = random(B, D), random(B, H), random(B, 2 * L), random(B, H)
+        pairs = [
+            *[(x, W1), (h1, W2), (z, W3), (h3, W4)],  # forward
+            *[(h3.T, d_out), (d_out, W4.T), (z.T, d_h3), (d_h3, W3.T)],  # decoder backward
+            *[(h1.T, d_stats), (d_stats, W2.T), (x.T, d_h1)],  # encoder backward, no dX
+        ]
+        outs = [xp.empty((a.shape[0], b.shape[1]), dtype=np.float32) for a, b in pairs]
+
+        def run():
+            for (a, b), out in zip(pairs, outs):
+                xp.matmul(a, b, out=out)
+
+        return run
+
+    full, last = products_for(batch_size), None
+    if N_TRAIN % batch_size:
+        last = products_for(N_TRAIN % batch_size)
+
+    def run_epoch():
+        for _ in range(N_TRAIN // batch_size):
+            full()
+        if last is not None:
+            last()
+        return float("nan")
+
+    return run_epoch, be.synchronize, lambda: {}
+
+
+def worker_main(args):
+    """Set up one contestant, then answer "epoch" and "finish" on stdin/stdout."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # anything a library prints must not garble the protocol
+    send = lambda obj: (out.write(json.dumps(obj) + "\n"), out.flush())
+    try:
+        source = "synthetic" if args.synthetic or not train_file(args.data_dir) else "fashion-mnist"
+        if args.worker == "matmuls":
+            run_epoch, sync, memory = matmul_contestant(args.device, args.batch_size, args.seed)
+        elif args.worker == "tinyvae":
+            x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
+            run_epoch, sync, memory = tinyvae_contestant(args.device, args.batch_size, args.seed, x)
+        else:
+            torch_device = "cuda" if args.device == "cupy" else "cpu"
+            run_epoch, sync, memory = torch_contestant(
+                torch_device,
+                args.batch_size,
+                args.seed,
+                args.threads,
+                args.data_dir,
+                args.synthetic,
+            )
+    except Exception as error:  # e.g. no torch, no CuPy: reported, not fatal to the run
+        send({"ok": False, "error": f"{type(error).__name__}: {error}"})
+        return 0
+    # Loading the data briefly needs twice its size (bytes -> float32 -> / 255); that peak
+    # is not training's, so it is forgotten here. The peak reported then covers the epochs,
+    # with the libraries, the model and the resident training set included.
+    peak_reset = reset_peak_rss()
+    send({"ok": True, "data": source, "base_rss": status_bytes("VmRSS"), "peak_reset": peak_reset})
+    for line in sys.stdin:
+        if line.strip() == "epoch":
+            sync()
+            faults, t0 = page_faults(), time.perf_counter()
+            loss = run_epoch()
+            sync()
+            seconds, faults = time.perf_counter() - t0, page_faults() - faults
+            send({"seconds": seconds, "loss": loss, "page_faults": faults})
+        else:  # "finish"
+            send({"peak_rss": peak_rss_bytes(), **memory()})
+            return 0
+    return 0
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+
+def gpu_present():
+    from tinyvae.backend import cupy_unavailable_reason
+
+    return cupy_unavailable_reason() is None
+
+
+def race(args, device, batch_size):
+    """Run the contestants in turns on one device and batch size; a dict of results."""
+    env = thread_env(args.threads)
+    common = [
+        "--device",
+        device,
+        "--batch-size",
+        str(batch_size),
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "--data-dir",
+        args.data_dir,
+    ]
+    common += ["--synthetic"] if args.synthetic else []
+    names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
+    workers = {}
+    for name in names:
+        python = args.torch_python if name == "torch" else sys.executable
+        w = Worker(python, [name, *common], env)
+        if w.hello.get("ok"):
+            workers[name] = w
+        else:
+            print(f"  {name} skipped: {w.hello.get('error')}", file=sys.stderr)
+    times = {name: [] for name in workers}
+    losses = {name: [] for name in workers}
+    faults = {name: [] for name in workers}
+    load_before = os.getloadavg()[0]
+    for round_ in range(args.warmup + args.epochs):
+        turn = list(workers) if round_ % 2 == 0 else list(workers)[::-1]  # alternate who goes first
+        for name in turn:
+            time.sleep(
+                args.pause
+            )  # let the last contestant's idle BLAS/OpenMP threads stop spinning
+            reply = workers[name].ask("epoch")
+            if round_ >= args.warmup:
+                times[name].append(reply["seconds"])
+                losses[name].append(reply["loss"])
+                faults[name].append(reply["page_faults"])
+    load_after = os.getloadavg()[0]
+    results = {}
+    for name, w in workers.items():
+        end = w.close()
+        median = statistics.median(times[name])
+        results[name] = dict(
+            seconds_per_epoch=median,
+            fastest_epoch_seconds=min(times[name]),
+            images_per_second=N_TRAIN / median,
+            epoch_seconds=times[name],
+            page_faults_per_epoch=faults[name],
+            peak_rss_bytes=end.get("peak_rss"),
+            base_rss_bytes=w.hello.get("base_rss"),
+            last_loss=losses[name][-1],
+            **{k: v for k, v in end.items() if k.startswith("device")},
+        )
+    summary = dict(
+        device=device,
+        batch_size=batch_size,
+        data=workers["tinyvae"].hello["data"],
+        load_before=load_before,
+        load_after=load_after,
+        results=results,
+    )
+    tv = results["tinyvae"]["seconds_per_epoch"]
+    if "torch" in results:
+        summary["ratio_tinyvae_over_torch"] = tv / results["torch"]["seconds_per_epoch"]
+    summary["ratio_epoch_over_matmuls"] = tv / results["matmuls"]["seconds_per_epoch"]
+    return summary
+
+
+def print_table(summaries):
+    """One row per contestant: median and fastest epoch, images/s, peak RSS, last loss."""
+    print(
+        f"{'device':6} {'batch':>5} {'contestant':10} {'s/epoch':>8} {'fastest':>8} "
+        f"{'images/s':>9} {'peak RSS MiB':>12} {'loss':>8}"
+    )
+    for s in summaries:
+        for name, r in s["results"].items():
+            peak = f"{r['peak_rss_bytes'] / 2**20:.0f}" if r["peak_rss_bytes"] else "-"
+            loss = "" if r["last_loss"] != r["last_loss"] else f"{r['last_loss']:.2f}"  # nan: none
+            print(
+                f"{s['device']:6} {s['batch_size']:5d} {name:10} {r['seconds_per_epoch']:8.3f} "
+                f"{r['fastest_epoch_seconds']:8.3f} {r['images_per_second']:9.0f} {peak:>12} "
+                f"{loss:>8}"
+            )
+        ratios = [f"epoch/matmuls = {s['ratio_epoch_over_matmuls']:.2f}"]
+        if "ratio_tinyvae_over_torch" in s:
+            ratios.insert(0, f"tinyvae/torch = {s['ratio_tinyvae_over_torch']:.2f}")
+        print(
+            f"{'':13}{', '.join(ratios)}  (medians; data: {s['data']}; "
+            f"load average {s['load_before']:.2f} -> {s['load_after']:.2f})"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per contestant")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        action="append",
+        help="repeatable; default 128, plus 1024 on a GPU",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["numpy", "cupy", "all"],
+        default="all",
+        help="'all': NumPy, and CuPy when a GPU is present",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
+    parser.add_argument("--pause", type=float, default=0.5, help="seconds idle between turns")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", default=DATA_DIR)
+    parser.add_argument("--synthetic", action="store_true", help="uniform noise instead of data")
+    parser.add_argument(
+        "--torch-python",
+        default=sys.executable,
+        help="interpreter that has torch (default: this one)",
+    )
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch contestant")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.batch_size = args.batch_size[0]
+        return worker_main(args)
+
+    sys.path.insert(0, str(ROOT))
+    devices = ["numpy"] if args.backend == "numpy" else ["numpy", "cupy"]
+    if args.backend == "cupy":
+        devices = ["cupy"]
+    if "cupy" in devices and not gpu_present():
+        if args.backend == "cupy":
+            print("bench_train: no usable GPU for the CuPy backend", file=sys.stderr)
+            return 2
+        devices.remove("cupy")
+    summaries = []
+    for device in devices:
+        sizes = args.batch_size or ([128, 1024] if device == "cupy" else [128])
+        for batch_size in sizes:
+            print(
+                f"{device}, batch {batch_size}: {args.warmup} warm-up + {args.epochs} timed "
+                f"epochs per contestant, {args.threads} threads ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            summaries.append(race(args, device, batch_size))
+    print_table(summaries)
+    if args.json:
+        print(json.dumps(dict(threads=args.threads, nproc=os.cpu_count(), runs=summaries)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

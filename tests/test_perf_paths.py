@@ -1,0 +1,131 @@
+"""The fast paths give the same numbers as the plain formulas they replace.
+
+Speed itself is measured by ``benchmarks/bench_train.py``, never here: these tests only pin
+down that each shortcut (in-place activations, the fused Bernoulli likelihood, Adam's
+folded and blocked update, the subnormal flush) computes what the textbook form computes.
+"""
+
+import numpy as np
+import pytest
+
+import tinyvae
+from tinyvae import distributions as D
+from tinyvae.layers import ACTIVATIONS, MLP
+from tinyvae.optim import Adam, flush_subnormals
+from tinyvae.params import FlatParameters
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_in_place_activations_match_and_others_leave_inputs_alone(name):
+    rng = np.random.default_rng(0)
+    X, dY = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    plain, fast = ACTIVATIONS[name](), ACTIVATIONS[name](inplace=True)
+    X2, dY2 = X.copy(), dY.copy()
+    Y = plain.forward(X)
+    dX = plain.backward(dY)
+    np.testing.assert_array_equal(X, X2)  # built alone, an activation overwrites nothing
+    np.testing.assert_array_equal(dY, dY2)
+    Y2 = fast.forward(X2)
+    dX2 = fast.backward(dY2)
+    np.testing.assert_array_equal(Y2, Y)
+    np.testing.assert_array_equal(dX2, dX)
+    assert Y2 is X2  # the in-place version reused its input's memory
+
+
+def test_mlp_in_place_activations_give_the_plain_composition():
+    rng = np.random.default_rng(1)
+    net = MLP([5, 7, 3], "relu", rng, "float64")
+    X, G = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    W1, b1 = net.layers[0].params["W"], net.layers[0].params["b"]
+    W2, b2 = net.layers[2].params["W"], net.layers[2].params["b"]
+    X_before = X.copy()
+    out = net.forward(X)
+    h = np.maximum(X @ W1 + b1, 0)
+    np.testing.assert_allclose(out, h @ W2 + b2, rtol=1e-12)
+    dX = net.backward(G)
+    dh = (G @ W2.T) * (h > 0)
+    np.testing.assert_allclose(dX, dh @ W1.T, rtol=1e-12)
+    np.testing.assert_allclose(net.layers[0].grads["b"], dh.sum(0), rtol=1e-12)
+    np.testing.assert_array_equal(X, X_before)  # the caller's input is never overwritten
+    np.testing.assert_allclose(net.backward(G), dX, rtol=1e-12)  # backward twice: same answer
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_fused_bernoulli_equals_the_two_plain_functions(dtype, rtol):
+    rng = np.random.default_rng(2)
+    x = rng.random((2, 3, 50)).astype(dtype)
+    a = (8 * rng.standard_normal((2, 3, 50))).astype(dtype)
+    a[0, 0, :4] = [1e4, -1e4, 80.0, -80.0]  # saturated logits
+    log_p, grad = D.bernoulli_log_likelihood_and_grad(x, a)
+    assert log_p.dtype == grad.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(log_p, D.bernoulli_log_likelihood(x, a), rtol=rtol)
+    np.testing.assert_allclose(grad, D.bernoulli_log_likelihood_grad(x, a), atol=rtol)
+
+
+def reference_adam(theta, grads, lr, b1, b2, eps):
+    """Whole-array Adam in PyTorch's textbook form."""
+    theta, m, v = theta.copy(), np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        theta -= lr / (1 - b1**t) * m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps)
+    return theta
+
+
+def test_blocked_adam_matches_the_textbook_form_across_block_edges():
+    rng = np.random.default_rng(3)
+    size = 2 * Adam.BLOCK + 123  # three blocks, the last one short
+    theta0, grads = rng.standard_normal(size), rng.standard_normal((12, size))
+    grads[:, :1000] = 0  # a region whose moments stay 0
+    flat = FlatParameters({"w": theta0}, tinyvae.get_backend("numpy", "float64"))
+    opt = Adam(flat, lr=0.01)
+    for g in grads:
+        flat.grad[...] = g
+        opt.step()
+    np.testing.assert_allclose(
+        flat.data, reference_adam(theta0, grads, 0.01, 0.9, 0.999, 1e-8), rtol=1e-12
+    )
+
+
+def test_flush_subnormals_zeroes_only_subnormals():
+    tiny = np.finfo(np.float32).tiny
+    a = np.array([tiny / 8, -tiny / 2, tiny, -2 * tiny, 1e-20, 0.5, 0.0], dtype=np.float32)
+    flush_subnormals(a, np.empty_like(a))
+    expected = np.array([0, 0, tiny, -2 * tiny, 1e-20, 0.5, 0], dtype=np.float32)
+    np.testing.assert_array_equal(a, expected)
+
+
+def test_adam_keeps_decaying_moments_out_of_the_subnormal_range():
+    """A gradient that becomes 0 forever: m shrinks by beta1 per step and would pass 1e-38
+    after about 800 steps; the flush sets it to 0 instead, and the weights do not notice."""
+    flat = FlatParameters({"w": np.ones(3, "float32")}, tinyvae.get_backend("numpy"))
+    opt = Adam(flat, lr=1e-3)
+    flat.grad[...] = 1e-3
+    opt.step()
+    flat.grad[...] = 0
+    for _ in range(1000):
+        opt.step()
+    tiny = np.finfo(np.float32).tiny
+    assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any()
+    assert np.isfinite(flat.data).all()
+
+
+class NoReadBack(np.ndarray):
+    """An array that refuses to become a Python number: on a GPU each such read is a sync."""
+
+    def __float__(self):
+        raise AssertionError("a value was read back during the step")
+
+    __bool__ = __int__ = __index__ = __float__
+
+
+def test_a_training_step_reads_no_value_back():
+    model = tinyvae.VAE(12, hidden=(8,), latent_dim=3)
+    x = np.random.default_rng(4).random((5, 12)).astype("float32").view(NoReadBack)
+    for objective, samples in (("elbo", 1), ("elbo", 2), ("iwae", 3)):
+        loss, parts, _ = model.loss_and_grads(
+            x, samples=samples, objective=objective, validate=False
+        )
+        assert isinstance(loss, NoReadBack)  # the loss stays an array, never a float
+        assert loss.dtype == parts["kl"].dtype == model.flat.grad.dtype == np.float32
+    tinyvae.Adam(model.flat).step()
