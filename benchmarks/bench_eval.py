@@ -53,11 +53,14 @@ def worker(args):
     if args.train_epochs:
         train, _ = load_train_images(args.data_dir, args.synthetic, args.seed)
         data, opt = be.asarray(train), tinyvae.Adam(model.flat, lr=1e-3)
+        order_rng = np.random.default_rng(args.seed)
         for _ in range(args.train_epochs):
+            order = be.asarray(order_rng.permutation(len(data)), dtype=np.int64)
             for start in range(0, len(data), 128):
-                model.loss_and_grads(data[start : start + 128], validate=False)
+                xb = data[order[start : start + 128]]  # a gathered copy, not a view into data
+                model.loss_and_grads(xb, validate=False)
                 opt.step()
-        del train, data, opt  # gone before the measurement starts
+        del train, data, opt  # the training set is gone before the measurement starts
     test, source = load_test_images(args.data_dir, args.synthetic, args.images, args.seed)
     x = be.asarray(test)
     be.synchronize()

@@ -13,13 +13,14 @@ Three contestants run, each in its own process so that peak memory is its own:
 * ``matmuls``: only the 11 matrix products of tinyvae's forward and backward passes for
   one epoch, same shapes, on the same backend: the floor an epoch cannot go below.
 
-They take turns, one epoch each, after ``--warmup`` epochs each, so that load from other
-programs hits all of them alike; the table shows medians. Thread counts are set equally
-for both libraries (``--threads``: OMP/OpenBLAS/MKL variables and ``torch.set_num_threads``).
+They take turns, one epoch each, after ``--warmup`` epochs each, with a short idle pause
+between turns, so that load from other programs hits all of them alike; the table shows
+medians. Thread counts are set equally for both libraries (``--threads``: OMP/OpenBLAS/MKL
+variables and ``torch.set_num_threads``). benchmarks/README.md has the measured results.
 
     python benchmarks/bench_train.py                          # NumPy, and CuPy with a GPU
     python benchmarks/bench_train.py --epochs 7 --json        # table, then one JSON line
-    python benchmarks/bench_train.py --torch-python /work/torchvenv/bin/python
+    python benchmarks/bench_train.py --torch-python PATH/TO/venv/bin/python   # torch elsewhere
 
 Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also at batch 1024.
 """
@@ -288,18 +289,9 @@ def gpu_present():
 def race(args, device, batch_size):
     """Run the contestants in turns on one device and batch size; a dict of results."""
     env = thread_env(args.threads)
-    common = [
-        "--device",
-        device,
-        "--batch-size",
-        str(batch_size),
-        "--seed",
-        str(args.seed),
-        "--threads",
-        str(args.threads),
-        "--data-dir",
-        args.data_dir,
-    ]
+    flags = dict(device=device, batch_size=batch_size, seed=args.seed, threads=args.threads)
+    flags["data_dir"] = args.data_dir
+    common = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
     common += ["--synthetic"] if args.synthetic else []
     names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
     workers = {}
@@ -309,7 +301,8 @@ def race(args, device, batch_size):
         if w.hello.get("ok"):
             workers[name] = w
         else:
-            print(f"  {name} skipped: {w.hello.get('error')}", file=sys.stderr)
+            hint = " (--torch-python names an interpreter that has it)" if name == "torch" else ""
+            print(f"  {name} skipped: {w.hello.get('error')}{hint}", file=sys.stderr)
     times = {name: [] for name in workers}
     losses = {name: [] for name in workers}
     faults = {name: [] for name in workers}
