@@ -84,6 +84,7 @@ def train(objective, ds, args, backend):
         latent_dim=args.latent,
         activation=args.activation,
         seed=args.seed,  # the same initial weights for both objectives
+        init="he",  # He/Glorot, as in the run recorded in docs/extensions.md
     )
     opt = tinyvae.Adam(model.flat, lr=args.lr)
     batches = Batches(  # the same batches and binarizations for both objectives

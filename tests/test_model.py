@@ -202,4 +202,45 @@ def test_denoising_gradients_with_a_separate_encoder_input():
     worst, errors = worst_gradient_error(model, x=x, eps=eps, x_input=corrupted)
     assert worst < TOL, errors
     # The encoder really sees the corrupted input: the loss differs from the clean one.
-    assert model.loss_and_grads(x, eps=eps, x_input=corrupted)[0] != model.loss_and_grads(x, eps=eps)[0]
+    assert (
+        model.loss_and_grads(x, eps=eps, x_input=corrupted)[0]
+        != model.loss_and_grads(x, eps=eps)[0]
+    )
+
+
+@pytest.mark.parametrize("options", [dict(), dict(likelihood="gaussian"), dict(num_classes=3)])
+@pytest.mark.parametrize("objective,samples", [("elbo", 1), ("iwae", 3)])
+def test_forward_only_loss_equals_loss_and_grads_and_keeps_the_gradients(
+    options, objective, samples
+):
+    model = make_model(**options)
+    x, eps, labels = batch(samples=samples)
+    kwargs = dict(eps=eps, beta=0.7, samples=samples, objective=objective)
+    if model.num_classes:
+        kwargs["labels"] = labels
+    loss, parts, grads = model.loss_and_grads(x, **kwargs)
+    before = model.flat.grad.copy()
+    loss2, parts2 = model.loss(x, **kwargs)
+    assert loss2 == loss and parts2 == parts
+    np.testing.assert_array_equal(model.flat.grad, before)
+
+
+def test_pytorch_init_draws_uniform_weights_and_biases_and_he_keeps_zero_biases():
+    torch_like = tinyvae.VAE(D_IN, hidden=(50,), latent_dim=LATENT, init="pytorch")
+    he = tinyvae.VAE(D_IN, hidden=(50,), latent_dim=LATENT, init="he")
+    for name, p in torch_like.parameters().items():
+        fan_in = torch_like.parameters()[name[:-1] + "W"].shape[0]
+        assert np.abs(p).max() <= 1 / np.sqrt(fan_in) and np.abs(p).max() > 0.5 / np.sqrt(fan_in)
+    assert all((p == 0).all() for n, p in he.parameters().items() if n.endswith(".b"))
+    assert torch_like.config["init"] == "pytorch"
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        tinyvae.VAE(D_IN, init="xavier")
+
+
+def test_decoder_output_is_the_logit_of_decode_and_sample_takes_one_label():
+    model = tinyvae.VAE(D_IN, hidden=(6,), latent_dim=LATENT, num_classes=3, dtype="float64")
+    z, y = np.random.default_rng(0).standard_normal((4, LATENT)), np.array([0, 1, 2, 0])
+    np.testing.assert_allclose(1 / (1 + np.exp(-model.decoder_output(z, y))), model.decode(z, y))
+    a = tinyvae.VAE(D_IN, hidden=(6,), latent_dim=LATENT, num_classes=3, seed=2)
+    b = tinyvae.VAE(D_IN, hidden=(6,), latent_dim=LATENT, num_classes=3, seed=2)
+    np.testing.assert_array_equal(a.sample(5, labels=2), b.sample(5, labels=np.full(5, 2)))

