@@ -71,7 +71,7 @@ class TrainConfig:
     init: str = arg(
         "pytorch",
         "initial weights: pytorch: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as "
-        "torch.nn.Linear and so the example; he: the model's own (He/Glorot, zero biases)",
+        "torch.nn.Linear and so the example; he: He for hidden layers, Glorot for the last, zero biases",
         INITS,
     )
     # --- training ---
