@@ -13,7 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from lesson_utils import Wrong, expect_array, expect_close, run_check
+from lesson_utils import (
+    Wrong,
+    expect_array,
+    expect_close,
+    expect_tuple,
+    known_mistakes,
+    run_check,
+)
 
 from tinyvae import distributions as D
 from tinyvae.layers import sigmoid
@@ -21,22 +28,6 @@ from tinyvae.layers import sigmoid
 
 def _rng(seed):
     return np.random.default_rng(seed)
-
-
-def _pair(out, names):
-    """The student's tuple of ``len(names)`` results, or :class:`Wrong` saying what to return."""
-    if not isinstance(out, tuple) or len(out) != len(names):
-        raise Wrong(f"return a tuple ({', '.join(names)}); got {type(out).__name__}.")
-    return out
-
-
-def _known_mistakes(got, mistakes):
-    """Raise :class:`Wrong` naming the first mistake whose wrong answer equals ``got``."""
-    got = np.asarray(got.get() if hasattr(got, "get") else got, dtype=np.float64)
-    for wrong_value, explanation in mistakes:
-        wrong_value = np.asarray(wrong_value, dtype=np.float64)
-        if got.shape == wrong_value.shape and np.allclose(got, wrong_value, rtol=1e-6, atol=1e-9):
-            raise Wrong(explanation)
 
 
 # --- Lesson 1: autoencoders ---------------------------------------------------------------
@@ -47,10 +38,10 @@ def check_mse_loss_and_grad(fn, strict=False):
 
     def test():
         x, xhat = _rng(1).random((5, 7)), _rng(2).random((5, 7))
-        loss, dxhat = _pair(fn(x.copy(), xhat.copy()), ("loss", "dxhat"))
+        loss, dxhat = expect_tuple(fn(x.copy(), xhat.copy()), ("loss", "dxhat"))
         B, Dim = x.shape
         want_loss = ((xhat - x) ** 2).sum(axis=1).mean()
-        _known_mistakes(
+        known_mistakes(
             loss,
             [
                 (
@@ -63,7 +54,7 @@ def check_mse_loss_and_grad(fn, strict=False):
         )
         expect_close(loss, want_loss, "loss")
         want = 2 * (xhat - x) / B
-        _known_mistakes(
+        known_mistakes(
             dxhat,
             [
                 (-want, "dxhat has the wrong sign: d/dxhat (xhat - x)^2 = 2 (xhat - x)."),
@@ -99,7 +90,7 @@ def check_pca_reconstruction(fn, strict=False):
             got = expect_array(got, x.shape, f"the reconstruction for L={L}")
             no_centre = x @ np.linalg.svd(x, full_matrices=False)[2][:L].T
             no_centre = no_centre @ np.linalg.svd(x, full_matrices=False)[2][:L]
-            _known_mistakes(
+            known_mistakes(
                 got,
                 [
                     (
@@ -174,7 +165,7 @@ def check_linear_backward(fn, strict=False):
             rng.standard_normal((3, 5)),
             rng.standard_normal((4, 5)),
         )
-        dX, dW, db = _pair(fn(X.copy(), W.copy(), dY.copy()), ("dX", "dW", "db"))
+        dX, dW, db = expect_tuple(fn(X.copy(), W.copy(), dY.copy()), ("dX", "dW", "db"))
         rule = "Each gradient has the shape of what it is the gradient of; "
         for got, name, shape, formula in (
             (dX, "dX", X.shape, "dX = dY W^T"),
@@ -185,7 +176,7 @@ def check_linear_backward(fn, strict=False):
                 raise Wrong(
                     f"{name} has shape {np.shape(got)}, should be {shape}. {rule}{formula}."
                 )
-        _known_mistakes(
+        known_mistakes(
             db,
             [
                 (
@@ -272,9 +263,9 @@ def check_toy_posterior(fn, strict=False):
 
     def test():
         for x, w, s in _toy_cases():
-            mean, var = _pair(fn(x, w, s), ("mean", "var"))
+            mean, var = expect_tuple(fn(x, w, s), ("mean", "var"))
             where = f"(x={x}, w={w}, s={s})"
-            _known_mistakes(
+            known_mistakes(
                 var,
                 [
                     (
@@ -306,7 +297,7 @@ def check_toy_elbo(fn, strict=False):
             got = expect_array(fn(x, m, v, w, s), (), "the ELBO")
             want = toy_elbo_reference(x, m, v, w, s)
             no_variance = want + 0.5 * w * w * v / (s * s)
-            _known_mistakes(
+            known_mistakes(
                 got,
                 [
                     (
@@ -316,7 +307,7 @@ def check_toy_elbo(fn, strict=False):
                     )
                 ],
             )
-            _known_mistakes(
+            known_mistakes(
                 got,
                 [
                     (
@@ -338,7 +329,7 @@ def check_bounds_from_log_weights(fn, strict=False):
         log_w = rng.standard_normal((50, 4)) * 3 - np.array([1.0, 10.0, 300.0, 1000.0])
         K = log_w.shape[0]
         with np.errstate(all="ignore"):
-            elbo, iw = _pair(fn(log_w.copy()), ("elbo", "iw"))
+            elbo, iw = expect_tuple(fn(log_w.copy()), ("elbo", "iw"))
         if np.shape(elbo) != (4,) or np.shape(iw) != (4,):
             raise Wrong(
                 f"both answers should have shape (B,) = (4,), got {np.shape(elbo)} and "
@@ -350,7 +341,7 @@ def check_bounds_from_log_weights(fn, strict=False):
                 "iw is not finite for log weights near -1000: exp underflows to 0. "
                 "Subtract the largest log weight first: log sum e^a = m + log sum e^(a-m)."
             )
-        _known_mistakes(iw, [(want_iw + math.log(K), "iw is a log *mean*: subtract log K.")])
+        known_mistakes(iw, [(want_iw + math.log(K), "iw is a log *mean*: subtract log K.")])
         expect_close(elbo, log_w.mean(axis=0), "elbo")
         expect_close(iw, want_iw, "iw")
 
@@ -397,9 +388,9 @@ def check_kl_grad(fn, strict=False):
     def test():
         rng = _rng(11)
         mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-        dmu, dlogvar = _pair(fn(mu.copy(), logvar.copy()), ("dmu", "dlogvar"))
+        dmu, dlogvar = expect_tuple(fn(mu.copy(), logvar.copy()), ("dmu", "dlogvar"))
         want_mu, want_lv = D.kl_standard_normal_grad(mu, logvar)
-        _known_mistakes(
+        known_mistakes(
             dlogvar,
             [
                 (2 * want_lv, "dlogvar is missing the 1/2 in front of the KL."),
@@ -455,7 +446,7 @@ def check_reparameterize(fn, strict=False):
         mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
         eps = rng.standard_normal((2, 4, 3))
         got = fn(mu.copy(), logvar.copy(), eps.copy())
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -477,7 +468,7 @@ def check_reparameterize_backward(fn, strict=False):
         rng = _rng(14)
         mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
         eps, dz = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
-        dmu, dlogvar = _pair(
+        dmu, dlogvar = expect_tuple(
             fn(dz.copy(), mu.copy(), logvar.copy(), eps.copy()), ("dmu", "dlogvar")
         )
         if np.shape(dmu) != (4, 3) or np.shape(dlogvar) != (4, 3):
@@ -486,14 +477,14 @@ def check_reparameterize_backward(fn, strict=False):
                 f"{np.shape(dlogvar)}: sum the K samples' contributions (axis 0)."
             )
         want_mu, want_lv = D.reparameterize_backward(dz, mu, logvar, eps)
-        _known_mistakes(
+        known_mistakes(
             dlogvar,
             [
                 (2 * want_lv, "dlogvar is missing the 1/2: d/dl exp(l/2) = exp(l/2) / 2."),
                 (want_lv / 2, "dlogvar is half what it should be."),
             ],
         )
-        _known_mistakes(
+        known_mistakes(
             dmu,
             [(want_mu / 2, "dmu: the K samples' contributions add up; sum them, do not average.")],
         )

@@ -14,7 +14,14 @@ import statistics
 import tracemalloc
 
 import numpy as np
-from lesson_utils import Wrong, expect_array, expect_close, run_check
+from lesson_utils import (
+    Wrong,
+    expect_array,
+    expect_close,
+    expect_tuple,
+    known_mistakes,
+    run_check,
+)
 
 import tinyvae
 from tinyvae import distributions as D
@@ -23,22 +30,6 @@ from tinyvae.params import FlatParameters
 
 def _rng(seed):
     return np.random.default_rng(seed)
-
-
-def _pair(out, names):
-    """The student's tuple of ``len(names)`` results, or :class:`Wrong` saying what to return."""
-    if not isinstance(out, tuple) or len(out) != len(names):
-        raise Wrong(f"return a tuple ({', '.join(names)}); got {type(out).__name__}.")
-    return out
-
-
-def _known_mistakes(got, mistakes, rtol=1e-6, atol=1e-9):
-    """Raise :class:`Wrong` naming the first mistake whose wrong answer equals ``got``."""
-    got = np.asarray(got.get() if hasattr(got, "get") else got, dtype=np.float64)
-    for wrong_value, explanation in mistakes:
-        wrong_value = np.asarray(wrong_value, dtype=np.float64)
-        if got.shape == wrong_value.shape and np.allclose(got, wrong_value, rtol=rtol, atol=atol):
-            raise Wrong(explanation)
 
 
 # --- Lesson 6: training a VAE end to end --------------------------------------------------
@@ -71,7 +62,7 @@ def check_adam_step(fn, strict=False):
             flat.grad[...] = g
             library.step()
             with np.errstate(all="ignore"):
-                out = _pair(
+                out = expect_tuple(
                     fn(theta.copy(), g.copy(), m.copy(), v.copy(), t, lr, beta1, beta2, eps),
                     ("theta", "m", "v"),
                 )
@@ -83,7 +74,7 @@ def check_adam_step(fn, strict=False):
                 )
             bare = adam_reference(bare[0], g, *bare[1:], t, lr, beta1, beta2, eps, correct=False)
             if t == 1:
-                _known_mistakes(
+                known_mistakes(
                     got,
                     [
                         (
@@ -120,11 +111,11 @@ def check_loss_parts(fn, strict=False):
         model = tinyvae.VAE(12, hidden=(6,), latent_dim=3, dtype="float64", seed=4)
         x = (_rng(22).random((5, 12)) < 0.5).astype(np.float64)
         eps = _rng(23).standard_normal((5, 3))
-        recon, kl = _pair(fn(model, x.copy(), eps.copy()), ("recon", "kl"))
+        recon, kl = expect_tuple(fn(model, x.copy(), eps.copy()), ("recon", "kl"))
         _, parts, _ = model.loss_and_grads(x, eps=eps)
         mu, logvar = model.encode(x)
         probabilities = model.decode(D.reparameterize(mu, logvar, eps))
-        _known_mistakes(
+        known_mistakes(
             recon,
             [
                 (
@@ -138,7 +129,7 @@ def check_loss_parts(fn, strict=False):
                 ),
             ],
         )
-        _known_mistakes(
+        known_mistakes(
             kl,
             [
                 (
@@ -168,7 +159,7 @@ def check_debiased_ema(fn, strict=False):
     def test():
         constant = np.full(50, 5.0)
         got = expect_array(fn(constant.copy(), 0.9), (50,), "the average of a constant")
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -184,7 +175,7 @@ def check_debiased_ema(fn, strict=False):
         started = [values[0]]
         for value in values[1:]:
             started.append(0.95 * started[-1] + 0.05 * value)
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -209,11 +200,11 @@ def check_aggregate_moments(fn, strict=False):
         rng = _rng(30)
         mu = rng.standard_normal((200, 3)) @ np.array([[1.0, 0.5, 0], [0, 1.0, 0], [0, 0, 0.3]])
         logvar = rng.uniform(-3, 0, (200, 3))
-        mean, cov = _pair(fn(mu.copy(), logvar.copy()), ("mean", "cov"))
+        mean, cov = expect_tuple(fn(mu.copy(), logvar.copy()), ("mean", "cov"))
         between = np.cov(mu.T, bias=True)  # (L, L) covariance of the means, divided by n
         within = np.diag(np.exp(logvar).mean(axis=0))  # (L, L) average posterior variance
         expect_close(mean, mu.mean(axis=0), "the mean")
-        _known_mistakes(
+        known_mistakes(
             cov,
             [
                 (
@@ -253,7 +244,7 @@ def check_slerp(fn, strict=False):
         a, b = rng.standard_normal(16), rng.standard_normal(16) * 1.5
         t = np.linspace(0, 1, 7)
         got = expect_array(fn(a.copy(), b.copy(), t.copy()), (7, 16), "the path")
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -342,7 +333,7 @@ def check_median_time(fn, strict=False):
                 "be called 1 + 7 = 8 times."
             )
         timed = durations[1:]
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -417,7 +408,7 @@ def check_flat_views(fn, strict=False):
 
     def test():
         shapes = {"enc.W": (5, 3), "enc.b": (3,), "dec.W": (3, 5), "dec.b": (5,)}
-        buffer, views = _pair(fn(dict(shapes), np.float32), ("buffer", "views"))
+        buffer, views = expect_tuple(fn(dict(shapes), np.float32), ("buffer", "views"))
         total = sum(math.prod(s) for s in shapes.values())
         if not isinstance(buffer, np.ndarray) or buffer.shape != (total,):
             raise Wrong(f"buffer should be a flat array of shape ({total},), the sum of sizes.")
@@ -467,7 +458,7 @@ def check_one_hot_inputs(fn, strict=False):
                 "one column was added: the label as a number says 9 is 'more' than 3. "
                 "Add num_classes columns, a 1 in the label's column and 0 elsewhere."
             )
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (
@@ -534,7 +525,7 @@ def check_importance_weights(fn, strict=False):
                 "subtract each column's largest log weight before exp."
             )
         rows = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-        _known_mistakes(
+        known_mistakes(
             got,
             [
                 (

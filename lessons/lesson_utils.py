@@ -187,3 +187,22 @@ def expect_close(got, want, what, rtol=1e-6, atol=1e-8, hint=""):
             + (f" {hint}" if hint else "")
         )
     return got
+
+
+def expect_tuple(out, names):
+    """The student's tuple of ``len(names)`` results, or :class:`Wrong` saying what to return."""
+    if not isinstance(out, tuple) or len(out) != len(names):
+        raise Wrong(f"return a tuple ({', '.join(names)}); got {type(out).__name__}.")
+    return out
+
+
+def known_mistakes(got, mistakes, rtol=1e-6, atol=1e-9):
+    """Raise :class:`Wrong` naming the first mistake whose wrong answer equals ``got``.
+
+    mistakes : pairs (the value a typical mistake gives, the explanation to print).
+    """
+    got = np.asarray(got.get() if hasattr(got, "get") else got, dtype=np.float64)
+    for wrong_value, explanation in mistakes:
+        wrong_value = np.asarray(wrong_value, dtype=np.float64)
+        if got.shape == wrong_value.shape and np.allclose(got, wrong_value, rtol=rtol, atol=atol):
+            raise Wrong(explanation)
