@@ -4,10 +4,13 @@ The recipe is the PyTorch example's (``torch_reference.py``): 784-400-20-400-784
 Bernoulli decoder, Adam lr 1e-3, batch 128, 60,000 images (Fashion-MNIST from Debian's
 package, or uniform noise of the same shape when it is absent or with ``--synthetic``).
 
-Three contestants run, each in its own process so that peak memory is its own:
+Up to four contestants run, each in its own process so that peak memory is its own:
 
 * ``tinyvae``: the plain loop a user writes, ``model.loss_and_grads(xb, validate=False)``
   then ``opt.step()``, over batches gathered by a shuffled index;
+* ``tinyvae-np``: the same loop with ``Adam(compiled=False)``, the NumPy passes instead of
+  the compiled loop of ``tinyvae/kernels.py`` (only when Numba is installed: without it,
+  ``tinyvae`` itself runs the NumPy passes);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
 * ``matmuls``: only the 11 matrix products of tinyvae's forward and backward passes for
@@ -137,12 +140,12 @@ class Worker:
 # --- the contestants (each runs inside its own worker process) ----------------------------
 
 
-def tinyvae_contestant(device, batch_size, seed, x):
+def tinyvae_contestant(device, batch_size, seed, x, compiled=True):
     """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function."""
     import tinyvae
 
     model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, backend=device, seed=seed)
-    opt = tinyvae.Adam(model.flat, lr=1e-3)
+    opt = tinyvae.Adam(model.flat, lr=1e-3, compiled=compiled)
     be = model.backend
     data = be.asarray(x)  # the whole training set on the device, copied once
     order_rng = np.random.default_rng(seed)
@@ -242,9 +245,12 @@ def worker_main(args):
         source = "synthetic" if args.synthetic or not train_file(args.data_dir) else "fashion-mnist"
         if args.worker == "matmuls":
             run_epoch, sync, memory = matmul_contestant(args.device, args.batch_size, args.seed)
-        elif args.worker == "tinyvae":
+        elif args.worker in ("tinyvae", "tinyvae-np"):
             x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
-            run_epoch, sync, memory = tinyvae_contestant(args.device, args.batch_size, args.seed, x)
+            compiled = args.worker == "tinyvae"
+            run_epoch, sync, memory = tinyvae_contestant(
+                args.device, args.batch_size, args.seed, x, compiled
+            )
         else:
             torch_device = "cuda" if args.device == "cupy" else "cpu"
             run_epoch, sync, memory = torch_contestant(
@@ -280,6 +286,12 @@ def worker_main(args):
 # --- the driver -----------------------------------------------------------------------------
 
 
+def numba_present():
+    from tinyvae.optim import compiled_adam_update
+
+    return compiled_adam_update() is not None
+
+
 def gpu_present():
     from tinyvae.backend import cupy_unavailable_reason
 
@@ -294,6 +306,8 @@ def race(args, device, batch_size):
     common = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
     common += ["--synthetic"] if args.synthetic else []
     names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
+    if device == "numpy" and numba_present():  # Adam compiled in "tinyvae": time NumPy's too
+        names.insert(1, "tinyvae-np")
     workers = {}
     for name in names:
         python = args.torch_python if name == "torch" else sys.executable
@@ -342,10 +356,17 @@ def race(args, device, batch_size):
         load_after=load_after,
         results=results,
     )
-    tv = results["tinyvae"]["seconds_per_epoch"]
-    if "torch" in results:
-        summary["ratio_tinyvae_over_torch"] = tv / results["torch"]["seconds_per_epoch"]
-    summary["ratio_epoch_over_matmuls"] = tv / results["matmuls"]["seconds_per_epoch"]
+    summary["adam"] = "compiled" if device == "numpy" and numba_present() else "numpy"
+    if device == "cupy":
+        summary["adam"] = "cupy kernel"
+    torch_seconds = results["torch"]["seconds_per_epoch"] if "torch" in results else None
+    matmul_seconds = results["matmuls"]["seconds_per_epoch"]
+    for name, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam")):
+        if name in results:
+            tv = results[name]["seconds_per_epoch"]
+            summary["ratio_epoch_over_matmuls" + suffix] = tv / matmul_seconds
+            if torch_seconds:
+                summary["ratio_tinyvae_over_torch" + suffix] = tv / torch_seconds
     return summary
 
 
@@ -364,11 +385,15 @@ def print_table(summaries):
                 f"{r['fastest_epoch_seconds']:8.3f} {r['images_per_second']:9.0f} {peak:>12} "
                 f"{loss:>8}"
             )
-        ratios = [f"epoch/matmuls = {s['ratio_epoch_over_matmuls']:.2f}"]
-        if "ratio_tinyvae_over_torch" in s:
-            ratios.insert(0, f"tinyvae/torch = {s['ratio_tinyvae_over_torch']:.2f}")
+        for label, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam")):
+            if "ratio_epoch_over_matmuls" + suffix not in s:
+                continue
+            ratios = [f"epoch/matmuls = {s['ratio_epoch_over_matmuls' + suffix]:.2f}"]
+            if "ratio_tinyvae_over_torch" + suffix in s:
+                ratios.insert(0, f"{label}/torch = {s['ratio_tinyvae_over_torch' + suffix]:.2f}")
+            print(f"{'':13}{', '.join(ratios)}")
         print(
-            f"{'':13}{', '.join(ratios)}  (medians; data: {s['data']}; "
+            f"{'':13}(medians; tinyvae's Adam: {s['adam']}; data: {s['data']}; "
             f"load average {s['load_before']:.2f} -> {s['load_after']:.2f})"
         )
 

@@ -26,11 +26,12 @@ def reference_adam(theta, grads, lr, b1, b2, eps):
     return np.array(theta)
 
 
-def test_adam_matches_the_per_element_reference():
+@pytest.mark.parametrize("compiled", [False, True])  # True: falls back to NumPy without Numba
+def test_adam_matches_the_per_element_reference(compiled):
     rng = np.random.default_rng(0)
     theta0, grads = rng.standard_normal(6), rng.standard_normal((5, 6))
     flat = flat_of(theta0)
-    opt = Adam(flat, lr=0.01, betas=(0.8, 0.99), eps=1e-6)
+    opt = Adam(flat, lr=0.01, betas=(0.8, 0.99), eps=1e-6, compiled=compiled)
     for g in grads:
         flat.grad[...] = g
         opt.step()

@@ -2,7 +2,8 @@
 
 Speed itself is measured by ``benchmarks/bench_train.py``, never here: these tests only pin
 down that each shortcut (in-place activations, the fused Bernoulli likelihood, Adam's
-folded and blocked update, the subnormal flush) computes what the textbook form computes.
+folded and blocked update, its compiled loop, the subnormal flush) computes what the
+textbook form computes.
 """
 
 import numpy as np
@@ -11,8 +12,14 @@ import pytest
 import tinyvae
 from tinyvae import distributions as D
 from tinyvae.layers import ACTIVATIONS, MLP
-from tinyvae.optim import Adam, flush_subnormals
+from tinyvae.optim import Adam, compiled_adam_update, flush_subnormals
 from tinyvae.params import FlatParameters
+
+needs_numba = pytest.mark.skipif(
+    compiled_adam_update() is None, reason="Numba is not installed (pip install numba)"
+)
+# Adam's two CPU paths: the NumPy passes, and the compiled loop of tinyvae/kernels.py.
+ADAM_PATHS = [False, pytest.param(True, marks=needs_numba)]
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
@@ -72,13 +79,14 @@ def reference_adam(theta, grads, lr, b1, b2, eps):
     return theta
 
 
-def test_blocked_adam_matches_the_textbook_form_across_block_edges():
+@pytest.mark.parametrize("compiled", ADAM_PATHS)
+def test_adam_matches_the_textbook_form_across_block_edges(compiled):
     rng = np.random.default_rng(3)
     size = 2 * Adam.BLOCK + 123  # three blocks, the last one short
     theta0, grads = rng.standard_normal(size), rng.standard_normal((12, size))
     grads[:, :1000] = 0  # a region whose moments stay 0
     flat = FlatParameters({"w": theta0}, tinyvae.get_backend("numpy", "float64"))
-    opt = Adam(flat, lr=0.01)
+    opt = Adam(flat, lr=0.01, compiled=compiled)
     for g in grads:
         flat.grad[...] = g
         opt.step()
@@ -95,18 +103,46 @@ def test_flush_subnormals_zeroes_only_subnormals():
     np.testing.assert_array_equal(a, expected)
 
 
-def test_adam_keeps_decaying_moments_out_of_the_subnormal_range():
-    """A gradient that becomes 0 forever: m shrinks by beta1 per step and would pass 1e-38
-    after about 800 steps; the flush sets it to 0 instead, and the weights do not notice."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@needs_numba
+def test_compiled_adam_gives_the_same_bits_as_the_numpy_passes(dtype):
+    rng = np.random.default_rng(5)
+    size = 2 * Adam.BLOCK + 77
+    theta0 = rng.standard_normal(size).astype(dtype)
+    grads = (rng.standard_normal((25, size)) * np.logspace(-6, 1, size)).astype(dtype)
+    grads[:, :500] = 0  # moments that only decay (25 steps: still far from subnormal)
+    results = []
+    for compiled in (False, True):
+        flat = FlatParameters({"w": theta0.copy()}, tinyvae.get_backend("numpy", dtype))
+        opt = Adam(flat, lr=0.01, betas=(0.8, 0.99), compiled=compiled)
+        for g in grads:
+            flat.grad[...] = g
+            opt.step()
+        results.append((flat.data, opt.m, opt.v))
+    for numpy_result, compiled_result in zip(*results):
+        np.testing.assert_array_equal(compiled_result, numpy_result)
+
+
+@pytest.mark.parametrize("compiled", ADAM_PATHS)
+def test_adam_keeps_decaying_moments_out_of_the_subnormal_range(compiled):
+    """A gradient that becomes 0 forever: m shrinks by beta1 per step, from 1e-4. Left
+    alone it would be subnormal from step 734 (1e-4 * 0.9^733 < 1.2e-38) to about step
+    900, where it underflows to 0 by itself. Both paths must clear it by every 10th step,
+    so the first 10th step at which m is 0 is 740 or 750, long before 900."""
     flat = FlatParameters({"w": np.ones(3, "float32")}, tinyvae.get_backend("numpy"))
-    opt = Adam(flat, lr=1e-3)
+    opt = Adam(flat, lr=1e-3, compiled=compiled)
     flat.grad[...] = 1e-3
     opt.step()
     flat.grad[...] = 0
+    tiny, first_zero = np.finfo(np.float32).tiny, None
     for _ in range(1000):
         opt.step()
-    tiny = np.finfo(np.float32).tiny
-    assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any()
+        if opt.t % Adam.FLUSH_EVERY == 0:
+            assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any(), opt.t
+            assert not ((opt.v != 0) & (opt.v < tiny)).any(), opt.t
+            if first_zero is None and (opt.m == 0).all():
+                first_zero = opt.t
+    assert first_zero in (740, 750)
     assert np.isfinite(flat.data).all()
 
 

@@ -12,7 +12,9 @@ new arrays per step.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 
 import numpy as np
 
@@ -78,9 +80,10 @@ class Adam:
               \alpha_t = \frac{\eta \sqrt{1 - \beta_2^t}}{1 - \beta_1^t}, \qquad
               \hat\epsilon_t = \epsilon \sqrt{1 - \beta_2^t}
 
-    On the CPU the buffer is updated block by block (see ``BLOCK``), and every
-    ``FLUSH_EVERY`` steps the moments are cleared of subnormal numbers (see
-    :func:`flush_subnormals`). On a GPU the whole update is one fused kernel.
+    On a GPU the whole update is one fused kernel. On the CPU it is one compiled loop
+    (``tinyvae/kernels.py``) when Numba is installed, or else NumPy: the buffer block by
+    block (see ``BLOCK``), and every ``FLUSH_EVERY`` steps the moments cleared of subnormal
+    numbers (see :func:`flush_subnormals`). ``compiled=False`` always takes the NumPy path.
     """
 
     BLOCK = 2**15  # elements per block: the 5 arrays of a block (640 KB) stay in the CPU cache
@@ -93,9 +96,11 @@ class Adam:
         betas=(0.9, 0.999),
         eps: float = 1e-8,
         clip_norm: float | None = None,
+        compiled: bool = True,
     ):
         xp = array_module(flat.data)
         self.flat, self.lr, self.eps, self.clip_norm = flat, lr, eps, clip_norm
+        self.compiled = compiled  # use the compiled CPU loop when there is one
         self.beta1, self.beta2 = betas
         self.m = xp.zeros_like(flat.data)  # (P,) first moment
         self.v = xp.zeros_like(flat.data)  # (P,) second moment
@@ -113,6 +118,13 @@ class Adam:
         b1, b2 = self.beta1, self.beta2
         if cupy is not None and isinstance(g, cupy.ndarray):
             _adam_kernel(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, self.flat.data, self.m, self.v)
+            return
+        kernel = compiled_adam_update() if self.compiled else None
+        if kernel is not None:  # one pass over the buffer instead of a dozen
+            c = g.dtype.type  # the scalars in the buffer's dtype
+            tiny = np.finfo(g.dtype).tiny
+            kernel(g, c(b1), c(1 - b1), c(b2), c(1 - b2), c(alpha), c(eps_hat), c(tiny),
+                   self.flat.data, self.m, self.v)  # fmt: skip
             return
         # The NumPy path: the buffer in blocks, each updated by the dozen passes of _update.
         flush = self.t % self.FLUSH_EVERY == 0
@@ -145,6 +157,21 @@ class Adam:
         self.t = int(state["t"])
         self.m[...] = state["m"]
         self.v[...] = state["v"]
+
+
+@functools.cache
+def compiled_adam_update():
+    """``kernels.adam_update``, or None without Numba or with ``TINYVAE_KERNELS=numpy``.
+
+    Imported on first use, not with tinyvae, so a program that never steps Adam on the
+    CPU does not wait for Numba to load."""
+    if os.environ.get("TINYVAE_KERNELS", "").strip().lower() == "numpy":
+        return None
+    try:
+        from tinyvae.kernels import adam_update
+    except ImportError:
+        return None
+    return adam_update
 
 
 def flush_subnormals(a, scratch):
