@@ -1,6 +1,8 @@
 """The pictures a run writes: image grids, loss curves, the latent space.
 
-Every function takes host (NumPy) arrays and writes one PNG. They use matplotlib's
+Every function takes host (NumPy) arrays and writes one PNG, atomically (a temporary file
+renamed into place, as checkpoints are), so a crash mid-write never leaves a picture cut
+short. They use matplotlib's
 object interface (``Figure``, never ``pyplot``), so they need no display, change no global
 state and work the same in a script, a test or a notebook. Each also returns its figure.
 
@@ -18,6 +20,8 @@ from statistics import NormalDist
 import numpy as np
 from matplotlib.figure import Figure
 
+from tinyvae.checkpoint import atomic_write
+
 
 def tile(images, shape, ncols=8, pad=1, pad_value=1.0) -> np.ndarray:
     """(n, H*W) images -> one (rows*(H+pad)+pad, ncols*(W+pad)+pad) picture, row by row."""
@@ -30,6 +34,12 @@ def tile(images, shape, ncols=8, pad=1, pad_value=1.0) -> np.ndarray:
         top, left = pad + r * (H + pad), pad + c * (W + pad)
         canvas[top : top + H, left : left + W] = image
     return canvas
+
+
+def _save(fig, path, **options):
+    """``fig.savefig(path, **options)``, written atomically; the format follows the suffix."""
+    image_format = Path(path).suffix.lstrip(".").lower() or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=image_format, **options))
 
 
 def _figure(width_px, height_px, title=None, inches=6.0):
@@ -51,7 +61,7 @@ def save_grid(path, images, shape, ncols=8, title=None, row_labels=None):
     for r, label in enumerate(row_labels or []):  # e.g. the class of each row
         y = 1 + r * (shape[0] + 1) + shape[0] / 2
         ax.text(-1, y, str(label), ha="right", va="center", fontsize=9)
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # "tight": keeps the row labels
+    _save(fig, path, bbox_inches="tight", pad_inches=0.05)  # "tight": keeps the row labels
     return fig
 
 
@@ -85,7 +95,7 @@ def save_loss_curves(path, history):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     return fig
 
 
@@ -107,7 +117,7 @@ def save_latent_scatter(path, mu, labels, title=None):
     fig.colorbar(points, ax=ax, label="label", ticks=np.unique(labels)[:20])
     ax.set(xlabel="z[0]", ylabel="z[1]", title=title or "posterior means of the test images")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     return fig
 
 
