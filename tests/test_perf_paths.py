@@ -103,35 +103,76 @@ def test_flush_subnormals_zeroes_only_subnormals():
     np.testing.assert_array_equal(a, expected)
 
 
+def gradients_down_to_subnormal(dtype, steps, size=2 * Adam.BLOCK + 77, seed=5):
+    """(steps, size) gradients whose sizes span 1e-25 to 10, plus two regions whose moments
+    pass through the subnormal numbers (below ~1e-38 in float32) during the run: one where
+    a tiny gradient stops after the first step (m decays by beta1 per step), and one where
+    g * g is itself subnormal at every step (v starts there)."""
+    rng = np.random.default_rng(seed)
+    grads = rng.standard_normal((steps, size)) * np.logspace(-25, 1, size)
+    grads[:, :300] = 0
+    grads[0, :300] = 1e-34  # m = 1e-35 after step 1, subnormal from step ~30 in float32
+    grads[:, 300:600] = 3e-21  # g^2 ~ 1e-41
+    return grads.astype(dtype)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eps", [1e-8, 1e-30])  # 1e-30: theta feels even a subnormal v
 @needs_numba
-def test_compiled_adam_gives_the_same_bits_as_the_numpy_passes(dtype):
-    rng = np.random.default_rng(5)
-    size = 2 * Adam.BLOCK + 77
-    theta0 = rng.standard_normal(size).astype(dtype)
-    grads = (rng.standard_normal((25, size)) * np.logspace(-6, 1, size)).astype(dtype)
-    grads[:, :500] = 0  # moments that only decay (25 steps: still far from subnormal)
-    results = []
+def test_compiled_adam_gives_the_same_bits_as_the_numpy_passes_at_every_step(dtype, eps):
+    grads = gradients_down_to_subnormal(dtype, steps=45)
+    theta0 = np.random.default_rng(6).standard_normal(grads.shape[1]).astype(dtype)
+    runs = []
     for compiled in (False, True):
         flat = FlatParameters({"w": theta0.copy()}, tinyvae.get_backend("numpy", dtype))
-        opt = Adam(flat, lr=0.01, betas=(0.8, 0.99), compiled=compiled)
+        runs.append((flat, Adam(flat, lr=0.01, betas=(0.8, 0.99), eps=eps, compiled=compiled)))
+    tiny = np.finfo(dtype).tiny
+    saw_subnormal = False
+    for g in grads:
+        for flat, opt in runs:
+            flat.grad[...] = g
+            opt.step()
+        (numpy_flat, numpy_opt), (compiled_flat, compiled_opt) = runs
+        saw_subnormal |= bool(((numpy_opt.m != 0) & (np.abs(numpy_opt.m) < tiny)).any())
+        np.testing.assert_array_equal(compiled_opt.m, numpy_opt.m, err_msg=f"m, step {opt.t}")
+        np.testing.assert_array_equal(compiled_opt.v, numpy_opt.v, err_msg=f"v, step {opt.t}")
+        np.testing.assert_array_equal(compiled_flat.data, numpy_flat.data, err_msg=f"step {opt.t}")
+    assert saw_subnormal == (dtype == "float32")  # the test did pass through subnormals
+
+
+def test_adam_rounds_betas_given_as_numpy_floats_like_python_floats():
+    grads = gradients_down_to_subnormal("float32", steps=3, size=1000)
+    results = []
+    for betas in ((0.9, 0.999), (np.float64(0.9), np.float64(0.999))):
+        flat = FlatParameters({"w": np.ones(1000, "float32")}, tinyvae.get_backend("numpy"))
+        opt = Adam(flat, betas=betas, compiled=False)
         for g in grads:
             flat.grad[...] = g
             opt.step()
-        results.append((flat.data, opt.m, opt.v))
-    for numpy_result, compiled_result in zip(*results):
-        np.testing.assert_array_equal(compiled_result, numpy_result)
+        results.append(flat.data.copy())
+    np.testing.assert_array_equal(results[1], results[0])
+
+
+def test_the_environment_variable_turns_the_compiled_loop_off(monkeypatch):
+    monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
+    compiled_adam_update.cache_clear()
+    try:
+        assert compiled_adam_update() is None
+    finally:
+        compiled_adam_update.cache_clear()  # look again, with the variable restored
 
 
 @pytest.mark.parametrize("compiled", ADAM_PATHS)
 def test_adam_keeps_decaying_moments_out_of_the_subnormal_range(compiled):
-    """A gradient that becomes 0 forever: m shrinks by beta1 per step, from 1e-4. Left
-    alone it would be subnormal from step 734 (1e-4 * 0.9^733 < 1.2e-38) to about step
-    900, where it underflows to 0 by itself. Both paths must clear it by every 10th step,
-    so the first 10th step at which m is 0 is 740 or 750, long before 900."""
-    flat = FlatParameters({"w": np.ones(3, "float32")}, tinyvae.get_backend("numpy"))
+    """Gradients that stop after step 1, so the moments only decay. Element 0: m shrinks by
+    beta1 per step from 1e-4 and is subnormal from step 743 (float32: 1e-4 * 0.9^742 =
+    1.1e-38 < tiny = 1.2e-38) until about step 900, where it would underflow to 0 by
+    itself. Element 1: v = (1 - beta2) g^2 = 1e-39 is subnormal from step 1 and, shrinking
+    by 0.1 % per step, would stay so for thousands of steps. Each 10th step clears both,
+    so no moment is subnormal then, and m[0] is 0 from step 750 on."""
+    flat = FlatParameters({"w": np.ones(2, "float32")}, tinyvae.get_backend("numpy"))
     opt = Adam(flat, lr=1e-3, compiled=compiled)
-    flat.grad[...] = 1e-3
+    flat.grad[...] = [1e-3, 1e-18]
     opt.step()
     flat.grad[...] = 0
     tiny, first_zero = np.finfo(np.float32).tiny, None
@@ -140,9 +181,9 @@ def test_adam_keeps_decaying_moments_out_of_the_subnormal_range(compiled):
         if opt.t % Adam.FLUSH_EVERY == 0:
             assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any(), opt.t
             assert not ((opt.v != 0) & (opt.v < tiny)).any(), opt.t
-            if first_zero is None and (opt.m == 0).all():
+            if first_zero is None and opt.m[0] == 0:
                 first_zero = opt.t
-    assert first_zero in (740, 750)
+    assert first_zero == 750
     assert np.isfinite(flat.data).all()
 
 

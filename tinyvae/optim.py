@@ -80,10 +80,11 @@ class Adam:
               \alpha_t = \frac{\eta \sqrt{1 - \beta_2^t}}{1 - \beta_1^t}, \qquad
               \hat\epsilon_t = \epsilon \sqrt{1 - \beta_2^t}
 
-    On a GPU the whole update is one fused kernel. On the CPU it is one compiled loop
-    (``tinyvae/kernels.py``) when Numba is installed, or else NumPy: the buffer block by
-    block (see ``BLOCK``), and every ``FLUSH_EVERY`` steps the moments cleared of subnormal
-    numbers (see :func:`flush_subnormals`). ``compiled=False`` always takes the NumPy path.
+    On a GPU the whole update is one fused kernel. On the CPU it is NumPy, the buffer block
+    by block (see ``BLOCK``), or, when Numba is installed, one compiled loop with the same
+    result to the bit (``tinyvae/kernels.py``); ``compiled=False`` asks for NumPy even then
+    (it changes nothing on a GPU). Both CPU paths clear the moments of subnormal numbers
+    every ``FLUSH_EVERY`` steps (see :func:`flush_subnormals`).
     """
 
     BLOCK = 2**15  # elements per block: the 5 arrays of a block (640 KB) stay in the CPU cache
@@ -99,9 +100,11 @@ class Adam:
         compiled: bool = True,
     ):
         xp = array_module(flat.data)
-        self.flat, self.lr, self.eps, self.clip_norm = flat, lr, eps, clip_norm
+        self.flat, self.lr, self.eps, self.clip_norm = flat, float(lr), float(eps), clip_norm
         self.compiled = compiled  # use the compiled CPU loop when there is one
-        self.beta1, self.beta2 = betas
+        # Python floats: NumPy then rounds them to the buffer's dtype (a float64 scalar
+        # would turn a float32 update into a float64 one, rounded differently)
+        self.beta1, self.beta2 = float(betas[0]), float(betas[1])
         self.m = xp.zeros_like(flat.data)  # (P,) first moment
         self.v = xp.zeros_like(flat.data)  # (P,) second moment
         self.scratch = xp.empty_like(flat.data)  # (P,) reused every step: no new arrays
@@ -119,15 +122,15 @@ class Adam:
         if cupy is not None and isinstance(g, cupy.ndarray):
             _adam_kernel(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, self.flat.data, self.m, self.v)
             return
+        flush = self.t % self.FLUSH_EVERY == 0
         kernel = compiled_adam_update() if self.compiled else None
-        if kernel is not None:  # one pass over the buffer instead of a dozen
+        if kernel is not None:  # one loop over the buffer instead of a dozen
             c = g.dtype.type  # the scalars in the buffer's dtype
             tiny = np.finfo(g.dtype).tiny
-            kernel(g, c(b1), c(1 - b1), c(b2), c(1 - b2), c(alpha), c(eps_hat), c(tiny),
+            kernel(g, c(b1), c(1 - b1), c(b2), c(1 - b2), c(alpha), c(eps_hat), flush, c(tiny),
                    self.flat.data, self.m, self.v)  # fmt: skip
             return
         # The NumPy path: the buffer in blocks, each updated by the dozen passes of _update.
-        flush = self.t % self.FLUSH_EVERY == 0
         for start in range(0, g.size, self.BLOCK):
             self._update(slice(start, start + self.BLOCK), alpha, eps_hat, flush)
 
@@ -164,7 +167,9 @@ def compiled_adam_update():
     """``kernels.adam_update``, or None without Numba or with ``TINYVAE_KERNELS=numpy``.
 
     Imported on first use, not with tinyvae, so a program that never steps Adam on the
-    CPU does not wait for Numba to load."""
+    CPU does not wait for Numba to load. The answer is kept for the rest of the process:
+    set the variable before the first step (``compiled_adam_update.cache_clear()`` makes
+    it look again)."""
     if os.environ.get("TINYVAE_KERNELS", "").strip().lower() == "numpy":
         return None
     try:
