@@ -104,6 +104,13 @@ def main(argv=None) -> int:
             f"cannot write {out} ({error.strerror or error}): choose an --out in a folder "
             "that exists and that you can write to"
         ) from None
+    except UserError:  # from the atomic write: it names the folder and the cause
+        if out.parent.is_dir():
+            raise
+        raise UserError(
+            f"cannot write {out} (there is no folder {out.parent}): choose an --out in a "
+            "folder that exists and that you can write to"
+        ) from None
     print(f"wrote {count} samples to {out}")
     return 0
 
