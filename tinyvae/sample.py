@@ -72,6 +72,12 @@ def labels_for(label, n: int, num_classes: int):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     ckpt = checkpoint.load(args.run)
+    out = Path(args.out) if args.out else ckpt.path.parent / "samples.png"
+    if not out.parent.is_dir():  # said before any sampling is done
+        raise UserError(
+            f"cannot write {out} (there is no folder {out.parent}): choose an --out in a "
+            "folder that exists and that you can write to"
+        )
     model = checkpoint.build_model(ckpt, args.backend)
     labels, per_row = labels_for(args.label, args.n, model.num_classes)
     count = args.n if labels is None else len(labels)
@@ -80,7 +86,6 @@ def main(argv=None) -> int:
 
     shape = image_shape(ckpt, model.input_dim)
     ncols = args.ncols or per_row or math.ceil(math.sqrt(count))
-    out = Path(args.out) if args.out else ckpt.path.parent / "samples.png"
     what = (
         ""
         if labels is None
@@ -90,27 +95,14 @@ def main(argv=None) -> int:
     )
     from tinyvae import plots  # matplotlib takes a while to import: only once it is needed
 
-    try:
-        plots.save_grid(
-            out,
-            images,
-            shape,
-            ncols=ncols,
-            title=f"{count} samples{what} from {ckpt.path.parent.name}",
-            row_labels=None if per_row is None else list(range(model.num_classes)),
-        )
-    except OSError as error:
-        raise UserError(
-            f"cannot write {out} ({error.strerror or error}): choose an --out in a folder "
-            "that exists and that you can write to"
-        ) from None
-    except UserError:  # from the atomic write: it names the folder and the cause
-        if out.parent.is_dir():
-            raise
-        raise UserError(
-            f"cannot write {out} (there is no folder {out.parent}): choose an --out in a "
-            "folder that exists and that you can write to"
-        ) from None
+    plots.save_grid(  # written atomically; a folder it cannot write in is a UserError
+        out,
+        images,
+        shape,
+        ncols=ncols,
+        title=f"{count} samples{what} from {ckpt.path.parent.name}",
+        row_labels=None if per_row is None else list(range(model.num_classes)),
+    )
     print(f"wrote {count} samples to {out}")
     return 0
 
