@@ -305,8 +305,9 @@ def race(args, device, batch_size):
     flags["data_dir"] = args.data_dir
     common = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
     common += ["--synthetic"] if args.synthetic else []
+    adam = "cupy kernel" if device == "cupy" else "compiled" if numba_present() else "numpy"
     names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
-    if device == "numpy" and numba_present():  # Adam compiled in "tinyvae": time NumPy's too
+    if adam == "compiled":  # "tinyvae" runs the compiled loop: time NumPy's passes too
         names.insert(1, "tinyvae-np")
     workers = {}
     for name in names:
@@ -356,9 +357,7 @@ def race(args, device, batch_size):
         load_after=load_after,
         results=results,
     )
-    summary["adam"] = "compiled" if device == "numpy" and numba_present() else "numpy"
-    if device == "cupy":
-        summary["adam"] = "cupy kernel"
+    summary["adam"] = adam
     torch_seconds = results["torch"]["seconds_per_epoch"] if "torch" in results else None
     matmul_seconds = results["matmuls"]["seconds_per_epoch"]
     for name, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam")):
