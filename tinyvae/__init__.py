@@ -1,11 +1,18 @@
-"""tinyvae: a Variational Autoencoder written from scratch, every gradient by hand."""
+"""tinyvae: a Variational Autoencoder written from scratch, every gradient by hand.
 
-from tinyvae.backend import Backend, BackendError, get_backend
-from tinyvae.data import Batches, Dataset, load
-from tinyvae.errors import UserError
-from tinyvae.idx import DataError
-from tinyvae.model import VAE
-from tinyvae.optim import SGD, Adam
+    tinyvae/core/    the maths a learner reads: backend, layers, distributions, params,
+                     model, optim, gradcheck (and kernels, the fast paths of Adam)
+    tinyvae/tools/   what runs it: data and files, training, checkpoints, pictures, the CLI
+    tinyvae/train.py, sample.py, evaluate.py    the three commands (python -m tinyvae.train)
+
+The core imports nothing from the tools; ``tests/test_layering.py`` checks it.
+"""
+
+from tinyvae.core.backend import Backend, get_backend
+from tinyvae.core.model import VAE
+from tinyvae.core.optim import SGD, Adam
+from tinyvae.errors import BackendError, CheckpointError, DataError, Diverged, UserError
+from tinyvae.tools.data import Batches, Dataset, load
 
 __all__ = [
     "VAE",
@@ -14,8 +21,10 @@ __all__ = [
     "Backend",
     "BackendError",
     "Batches",
+    "CheckpointError",
     "DataError",
     "Dataset",
+    "Diverged",
     "UserError",
     "get_backend",
     "load",

@@ -21,13 +21,17 @@ import json
 import sys
 import time
 
-from tqdm import tqdm
-
-from tinyvae import checkpoint
-from tinyvae.cli import run
-from tinyvae.config import Parser, add_backend_flag, from_dict, nonnegative_int, positive_int
-from tinyvae.data import load
-from tinyvae.trainer import active_units, check_data, evaluate_loss, prepare_test_set
+from tinyvae.tools import checkpoint
+from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
+from tinyvae.tools.config import from_dict
+from tinyvae.tools.data import load
+from tinyvae.tools.evaluation import (
+    active_units,
+    check_data,
+    evaluate_loss,
+    mean_log_likelihood,
+    prepare_test_set,
+)
 
 
 def build_parser() -> Parser:
@@ -49,25 +53,11 @@ def build_parser() -> Parser:
     return parser
 
 
-def log_likelihood(model, x, labels, k: int, progress: bool) -> float:
-    """Mean importance-weighted log p(x) over the rows of x, with a progress bar per image."""
-    per_call = max(1, 65536 // k)  # images per call: a few seconds of work each
-    total = model.xp.zeros((), dtype=model.xp.float64)
-    with tqdm(total=len(x), desc=f"log p(x), k={k}", unit="image", disable=not progress) as bar:
-        for start in range(0, len(x), per_call):
-            xb = x[start : start + per_call]
-            yb = labels[start : start + per_call] if model.num_classes else None
-            total += model.log_likelihood(xb, k=k, labels=yb).sum()
-            bar.update(len(xb))
-    return float(total) / len(x)
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     ckpt = checkpoint.load(args.run)
     config = from_dict(ckpt.meta.get("config") or {})
     model = checkpoint.build_model(ckpt, args.backend)
-    model.rng = model.backend.rng(args.seed)  # the importance samples
     dataset = load(config.dataset, config.data_dir, progress=not args.no_progress)
     x, y = prepare_test_set(dataset, config, model.backend)
     x, y = x[: args.n], y[: args.n]
@@ -75,7 +65,8 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     elbo = evaluate_loss(model, x, y, seed=args.seed)
-    log_px = log_likelihood(model, x, y, args.k, progress=not (args.no_progress or args.json))
+    progress = not (args.no_progress or args.json)
+    log_px = mean_log_likelihood(model, x, y, args.k, seed=args.seed, progress=progress)
     result = {
         "run": str(ckpt.path.parent),
         "epoch": ckpt.state.get("epoch"),

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import checkpoint
-from tinyvae.cli import run
-from tinyvae.config import Parser, add_backend_flag, nonnegative_int, positive_int
 from tinyvae.errors import UserError
+from tinyvae.tools import checkpoint
+from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
 
 
 def build_parser() -> Parser:
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
         if per_row
         else f" of class {labels[0]}"
     )
-    from tinyvae import plots  # matplotlib takes a while to import: only once it is needed
+    from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
 
     plots.save_grid(  # written atomically; a folder it cannot write in is a UserError
         out,

@@ -6,7 +6,7 @@ The run folder::
 
     config.json                  the recipe: every field of TrainConfig
     metrics.jsonl                one JSON object per epoch (losses in nats per image)
-    checkpoint.npz               weights, optimizer state and position (tinyvae/checkpoint.py)
+    checkpoint.npz               weights, optimizer state and position (tools/checkpoint.py)
     samples_epochNN.png          the same 64 prior draws, decoded after every epoch (see --pictures-every)
     reconstructions_epochNN.png  test images above their reconstructions
     loss.png                     loss curves
@@ -30,54 +30,44 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import checkpoint
-from tinyvae.backend import get_backend
-from tinyvae.checkpoint import atomic_write, describe
-from tinyvae.cli import INTERRUPTED, ctrl_c_stops_gently, run
-from tinyvae.config import TrainConfig, check, flag, from_dict, given_args, to_dict
-from tinyvae.data import Batches, load
-from tinyvae.errors import UserError
-from tinyvae.trainer import (
-    EVAL,
-    PARTS,
+from tinyvae.core.backend import get_backend
+from tinyvae.tools import checkpoint
+from tinyvae.tools.checkpoint import describe
+from tinyvae.tools.cli import ctrl_c_stops_gently, given_args, run
+from tinyvae.tools.config import TrainConfig, check, to_dict
+from tinyvae.tools.data import Batches, load, seed_for
+from tinyvae.tools.evaluation import (
     active_units,
     check_data,
-    check_parameters,
     evaluate_loss,
-    make_model,
-    make_optimizer,
     posterior_means,
     prepare_test_set,
-    stream_seed,
-    train_epoch,
 )
-
-#: flags that may change when a run is resumed; the rest of the recipe is fixed
-RESUMABLE = (
-    "epochs",
-    "backend",
-    "out",
-    "resume",
-    "no_progress",
-    "progress_every",
-    "checkpoint_every",
-    "pictures_every",
+from tinyvae.tools.files import atomic_write
+from tinyvae.tools.run_folder import (
+    default_folder,
+    new_folder,
+    resumed_checkpoint,
+    resumed_config,
+    resumed_state,
+    stopped,
+    write_metrics,
 )
-
+from tinyvae.tools.training import EVAL, check_parameters, make_model, make_optimizer, train_epoch
 
 def main(argv=None) -> int:
     given = given_args(argv)
     config = check(TrainConfig(**given))
-    get_backend(config.backend)  # a missing CuPy or GPU is reported before any data is loaded
     folder = Path(config.out) if config.out else default_folder(config)
     saved = resumed_checkpoint(folder) if config.resume else None
     if saved is not None:
         config = resumed_config(saved, given)
-    else:
+    backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
+    if saved is None:
         new_folder(folder)  # before any download, so an unwritable --out is reported at once
 
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
-    model = make_model(config, dataset.train_x.shape[1], dataset.num_classes)
+    model = make_model(config, dataset.train_x.shape[1], dataset.num_classes, backend)
     optimizer = make_optimizer(model, config)
     batches = Batches(
         dataset.train_x,
@@ -118,7 +108,7 @@ def main(argv=None) -> int:
 
     z, z_labels = prior_draws(model, config.seed)
 
-    from tinyvae import plots  # matplotlib takes a while to import: only once it is needed
+    from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
 
     def pictures(epoch):
         shape, history = dataset.image_shape, state["history"]
@@ -176,7 +166,7 @@ def main(argv=None) -> int:
 def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
     """Score the test set and build the epoch's metrics record (losses in nats per image)."""
     start = time.perf_counter()
-    test = evaluate_loss(model, test_x, test_y, seed=stream_seed(config.seed, epoch, EVAL))
+    test = evaluate_loss(model, test_x, test_y, seed=seed_for(config.seed, epoch, EVAL))
     active = active_units(model, test_x, test_y)
     return {
         "epoch": epoch,
@@ -195,95 +185,10 @@ def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
     }
 
 
-def write_metrics(path, history) -> None:
-    """metrics.jsonl, rewritten whole from the checkpoint's history: the two always agree."""
-    atomic_write(path, lambda f: f.writelines(json.dumps(h) + "\n" for h in history), mode="w")
-
-
-def default_folder(config) -> Path:
-    return Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def pictures_every(config) -> int:
     """Epochs between two sets of epoch pictures: --pictures-every, or when that is 0,
     about ten sets per run (every epoch for runs of up to 10 epochs)."""
     return config.pictures_every or -(-config.epochs // 10)  # ceil(epochs / 10)
-
-
-def new_folder(folder: Path) -> None:
-    """Create the run folder; refuse one that already holds a run."""
-    if (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} already holds a run: add --resume to continue it, or choose another --out"
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"cannot create the run folder {folder} ({error.strerror or error}): choose "
-            "another --out, in a folder you can write to"
-        ) from None
-
-
-def resumed_state(saved, steps_per_epoch: int) -> dict:
-    """The saved training state, checked: where the run stopped, and its history."""
-    state = saved.state
-    epoch, step, sums, history = (state.get(k) for k in ("epoch", "step", "sums", "history"))
-    number = lambda v: type(v) in (int, float)
-    ok = (
-        type(epoch) is int
-        and type(step) is int
-        and epoch >= 0
-        and 0 <= step < steps_per_epoch
-        and isinstance(history, list)
-        and len(history) == epoch
-        and all(isinstance(h, dict) for h in history)
-        and (step == 0) == (sums is None)
-        and (sums is None or (isinstance(sums, dict) and all(number(sums.get(k)) for k in PARTS)))
-    )
-    if not ok:
-        raise checkpoint.CheckpointError(
-            f"{saved.path}: its training state is damaged or does not fit this data; use an "
-            "earlier copy, or start a new run"
-        )
-    return {"epoch": epoch, "step": step, "sums": sums, "history": history}
-
-
-def resumed_checkpoint(folder: Path):
-    """The checkpoint that ``--resume`` continues from."""
-    if not (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} holds no checkpoint to resume: check --out, or start the run "
-            "without --resume"
-        )
-    return checkpoint.load(folder)
-
-
-def resumed_config(saved, given: dict) -> TrainConfig:
-    """The saved recipe, with the few flags a resumed run may change taken from ``given``."""
-    config = from_dict(saved.meta.get("config") or {})
-    asked = check(TrainConfig(**given))  # the given flags, parsed and checked like the rest
-    for name in given:
-        if name in RESUMABLE:
-            setattr(config, name, getattr(asked, name))
-        elif getattr(asked, name) != getattr(config, name):
-            show = lambda v: ",".join(map(str, v)) if isinstance(v, tuple) else v
-            raise UserError(
-                f"{flag(name)} {show(getattr(asked, name))} differs from this run's "
-                f"{show(getattr(config, name))}: a resumed run keeps its recipe (only "
-                f"--epochs, --backend and display flags may change); leave {flag(name)} "
-                "out, or start a new run in another --out"
-            )
-    return config
-
-
-def stopped(folder, where: str) -> int:
-    print(
-        f"stopped {where}; checkpoint saved. Continue with: python -m tinyvae.train "
-        f"--out {folder} --resume",
-        file=sys.stderr,
-    )
-    return INTERRUPTED
 
 
 def log_line(r: dict, config, latent_dim: int) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyvae.backend import array_module
+from tinyvae.core.backend import array_module
 
 
 def to_host(a):

@@ -1,6 +1,6 @@
 """Data sets as float arrays in [0, 1], and seeded minibatches that live on the device.
 
-    >>> from tinyvae.backend import get_backend
+    >>> from tinyvae.core.backend import get_backend
     >>> ds = load("digits")
     >>> ds.train_x.shape, ds.test_x.shape, ds.image_shape
     ((1500, 64), (297, 64), (8, 8))
@@ -28,12 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import download
-from tinyvae.backend import array_module
-from tinyvae.idx import DataError, read_idx
+from tinyvae.core.backend import array_module
+from tinyvae.errors import DataError
+from tinyvae.tools import download
+from tinyvae.tools.idx import read_idx
 
 NAMES = ("mnist", "fashion-mnist", "digits")
-BINARIZE = ("none", "dynamic", "threshold")
+BINARIZE = ("none", "dynamic", "threshold")  # see binarize
+NOISES = ("mask", "salt-pepper")  # see corrupt
 DIGITS_FILE = Path(__file__).with_name("digits.npz")
 DIGITS_TRAIN = 1500  # first 1,500 digits train, the remaining 297 test
 #: Folders that system packages install data sets into; used before any download.
@@ -232,11 +234,17 @@ class Batches:
             yield binarize(x, self.binarize, rng), self.y[index]
 
 
+def seed_for(*keys) -> int:
+    """One integer seed that depends only on ``keys``: ``seed_for(seed, epoch)`` seeds an
+    epoch's batches, ``seed_for(seed, epoch, stream)`` the trainer's other streams."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
 def epoch_rng(backend, seed: int, epoch: int):
     """A generator on ``backend``'s device that depends only on ``(seed, epoch)``."""
     if not (isinstance(epoch, (int, np.integer)) and epoch >= 0):
         raise DataError(f"epoch must be a non-negative integer, got {epoch!r}")
-    return backend.rng(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+    return backend.rng(seed_for(seed, epoch))
 
 
 def binarize(x, mode, rng=None):
@@ -248,6 +256,16 @@ def binarize(x, mode, rng=None):
     if mode == "none":
         return x
     raise DataError(f"unknown binarize {mode!r}: choose one of {', '.join(BINARIZE)}")
+
+
+def corrupt(x, p: float, kind: str, rng):
+    """Corrupt each pixel of x (B, D) with probability p: "mask" sets it to 0, "salt-pepper"
+    to 0 or 1 with equal odds. Returns a new array; x is untouched."""
+    hit = rng.random(x.shape, dtype=x.dtype) < p  # (B, D) which pixels to corrupt
+    if kind == "mask":
+        return x * ~hit
+    salt = (rng.random(x.shape, dtype=x.dtype) < 0.5).astype(x.dtype)  # (B, D) 0 or 1
+    return array_module(x).where(hit, salt, x)
 
 
 def augment(x, image_shape, rng, shift=0, rotate=0.0):

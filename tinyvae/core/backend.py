@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyvae.errors import UserError
+from tinyvae.errors import BackendError
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float32", "float64")
@@ -32,10 +32,6 @@ try:  # CuPy is optional: the guarded import keeps tinyvae usable without a GPU.
 except Exception as error:  # ImportError, or a broken CUDA installation
     cupy = None
     CUPY_IMPORT_ERROR = error
-
-
-class BackendError(UserError):
-    """A backend was asked for that cannot be used here; the message says what to do."""
 
 
 def cupy_unavailable_reason() -> str | None:
@@ -98,12 +94,15 @@ class Backend:
 
 
 def get_backend(name: str = "numpy", dtype: str = "float32") -> Backend:
-    """Return the :class:`Backend` called ``name`` ("numpy" or "cupy").
+    """Return the :class:`Backend` called ``name`` ("numpy" or "cupy"); given a Backend of
+    that dtype, return it as it is.
 
     Raises :class:`BackendError` with a one-line message when the name is unknown,
     CuPy is not installed, or no CUDA device is visible.
     """
-    if isinstance(name, Backend):
+    if isinstance(name, Backend):  # one already built: use it as it is when the dtype agrees
+        if str(name.dtype) == str(dtype):
+            return name
         name = name.name
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")

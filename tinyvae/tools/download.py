@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,8 +33,8 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
-from tinyvae.checkpoint import remove_stale_temporaries
-from tinyvae.idx import DataError
+from tinyvae.errors import DataError
+from tinyvae.tools.files import atomic_write, remove_stale_temporaries
 
 FILES = (
     "train-images-idx3-ubyte.gz",
@@ -156,7 +155,7 @@ def fetch(filename, folder, mirrors, sha256, timeout=TIMEOUT, progress=True) -> 
         try:
             _download(url, target, sha256, timeout, progress)
             return target
-        except FAILURES as error:
+        except (*FAILURES, MirrorFailed) as error:
             problems.append(f"{urlsplit(url).netloc or url}: {_reason(error)}")
     where = " from $TINYVAE_MIRRORS" if os.environ.get("TINYVAE_MIRRORS", "").strip() else ""
     raise DataError(
@@ -165,33 +164,39 @@ def fetch(filename, folder, mirrors, sha256, timeout=TIMEOUT, progress=True) -> 
     )
 
 
+class MirrorFailed(Exception):
+    """This mirror did not deliver the file (the network, or wrong bytes): try the next."""
+
+
 def _download(url, target: Path, sha256, timeout, progress) -> None:
-    """Stream ``url`` into a temporary file next to ``target``, check it, then rename it."""
+    """Stream ``url`` into ``target`` with :func:`atomic_write`: the real name appears only
+    once the whole file is on disk with the right checksum."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
-        )
-        try:
+
+        def write(out):
             digest, received = hashlib.sha256(), 0
-            with os.fdopen(handle, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress
-            ) as bar:
-                while chunk := response.read(1 << 16):
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name,
+                      disable=not progress) as bar:  # fmt: skip
+                while chunk := _read(response):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
             if total is not None and received != total:
-                raise ValueError(f"connection closed after {received} of {total} bytes")
+                raise MirrorFailed(f"connection closed after {received} of {total} bytes")
             if digest.hexdigest() != sha256:
-                raise ValueError(f"checksum mismatch (sha256 {digest.hexdigest()[:12]}...)")
-            os.replace(temporary, target)  # atomic: the real name appears only when complete
-        except BaseException:  # includes Ctrl-C: never leave a partial file behind
-            Path(temporary).unlink(missing_ok=True)
-            raise
+                raise MirrorFailed(f"checksum mismatch (sha256 {digest.hexdigest()[:12]}...)")
+
+        atomic_write(target, write)
+
+
+def _read(response) -> bytes:
+    """The next 64 KiB of a download; a network failure is the mirror's, not the disk's."""
+    try:
+        return response.read(1 << 16)
+    except (OSError, http.client.HTTPException) as error:
+        raise MirrorFailed(_reason(error)) from error
 
 
 def _reason(error) -> str:

@@ -2,7 +2,7 @@
 
 What one holds (``np.savez``; loaded with ``allow_pickle=False``, so it can never run code)::
 
-    params            (P,)  every model parameter, as the flat buffer of tinyvae/params.py
+    params            (P,)  every model parameter, as the flat buffer of tinyvae/core/params.py
     optimizer.<name>  (P,)  the optimizer's arrays (Adam: m and v; SGD: velocity)
     meta              ()    a JSON string: format, model config, parameter names and shapes,
                             optimizer name and step count, training state, training config
@@ -21,13 +21,9 @@ by the next save or load. Anything that is not a complete tinyvae checkpoint rai
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import math
-import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -35,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae.backend import DTYPES
-from tinyvae.errors import UserError
-from tinyvae.model import VAE
+from tinyvae.core.backend import DTYPES
+from tinyvae.core.model import VAE
+from tinyvae.errors import CheckpointError
+from tinyvae.tools.files import atomic_write, remove_stale_temporaries
 
-FORMAT, VERSION = "tinyvae-checkpoint", 1
+FORMAT, VERSION = "tinyvae-checkpoint", 2  # version 1 is read too, and converted
 #: model.config entries that fix the architecture (a checkpoint fits only a model that agrees)
 ARCHITECTURE = (
     "input_dim",
@@ -50,14 +47,6 @@ ARCHITECTURE = (
     "num_classes",
     "gaussian_logvar",
 )
-
-
-UMASK = os.umask(0o022)  # read the process's umask (the only way is to set it) ...
-os.umask(UMASK)  # ... and put it back
-
-
-class CheckpointError(UserError):
-    """A checkpoint file cannot be used; the message names it and says why."""
 
 
 @dataclass
@@ -72,62 +61,6 @@ class Checkpoint:
     def state(self) -> dict:
         """Training state: epoch, step, history ... (whatever the trainer saved)."""
         return self.meta.get("state", {})
-
-
-def atomic_write(path, write, mode="wb") -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``."""
-    path = Path(path)
-    remove_stale_temporaries(path)
-    try:
-        prefix = f".{path.name}.{os.getpid()}."  # the pid says whose it is: see below
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    except OSError as error:
-        raise UserError(
-            f"cannot write in {path.parent} ({error.strerror or error}): choose a folder "
-            "you can write to"
-        ) from None
-    try:
-        with os.fdopen(fd, mode) as f:
-            os.fchmod(f.fileno(), 0o666 & ~UMASK)  # mkstemp's file is private: usual mode
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException as error:  # includes KeyboardInterrupt: never leave the temp file
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(error, OSError):
-            raise UserError(
-                f"cannot write {path} ({error.strerror or error}): check that the disk has "
-                "space and the folder is writable"
-            ) from None
-        raise
-
-
-def remove_stale_temporaries(path) -> None:
-    """Delete the temporary files of ``path`` that processes no longer running left behind.
-
-    A process killed while writing (``kill -9``, a power cut) cannot clean up after itself.
-    Its temporary file carries its process id, so a file whose process is gone is stale;
-    one whose process still runs belongs to a write in progress and is left alone.
-    """
-    path = Path(path)
-    with contextlib.suppress(OSError):  # a folder we may not list or write: nothing to do
-        for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            pid = tmp.name[len(path.name) + 2 :].split(".")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists but belongs to someone else
-        return True
-    return True
 
 
 def save(path, model, optimizer=None, state=None, config=None) -> None:
@@ -237,7 +170,7 @@ def _meta(path, stored) -> dict:
         raise CheckpointError(f"{path}: damaged description ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinyvae checkpoint (format is not {FORMAT!r})")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in (1, VERSION):
         raise CheckpointError(
             f"{path}: checkpoint version {meta.get('version')!r}; this "
             f"tinyvae reads version {VERSION}: use the tinyvae that wrote it"
@@ -258,11 +191,25 @@ def _meta(path, stored) -> dict:
             and all(type(n) is int and 0 <= n < 2**31 for n in entry[1])
         ):
             raise CheckpointError(f"{path}: damaged description (parameter shape {entry!r})")
+    if meta["version"] == 1:
+        meta = _from_version_1(meta)
     _check_model(path, meta["model"], meta["param_shapes"])
     step = (meta.get("optimizer") or {}).get("t", 0)
     if type(step) is not int or step < 0:
         raise CheckpointError(f"{path}: damaged description (optimizer step {step!r})")
     return meta
+
+
+def _from_version_1(meta: dict) -> dict:
+    """Version 1 numbered layers with the activations counted (``encoder.0``, ``encoder.2``,
+    ...); version 2 numbers the Linear layers only (``encoder.0``, ``encoder.1``, ...). The
+    flat buffer's order is the same, so renaming converts it."""
+    def renamed(name):
+        part, index, rest = name.split(".", 2) if name.count(".") == 2 else (name, "", "")
+        return f"{part}.{int(index) // 2}.{rest}" if index.isdigit() else name
+
+    shapes = [[renamed(name), shape] for name, shape in meta["param_shapes"]]
+    return meta | {"version": VERSION, "param_shapes": shapes}
 
 
 def _check_model(path, model: dict, param_shapes: list) -> None:

@@ -1,41 +1,40 @@
-"""The training recipe: one commented dataclass, and the command line built from it.
+"""The training recipe: one commented dataclass, every field one command-line flag.
 
 Every field of :class:`TrainConfig` is one flag (``latent_dim`` is ``--latent-dim``) and its
-help text is the comment beside it. The defaults are the PyTorch VAE example's recipe, so
-results compare directly: MNIST, 784-400-20-400-784, ReLU, a Bernoulli decoder on grey
-levels, Adam with lr 1e-3, batch 128, 10 epochs, seed 1.
+help text is the comment beside it (``tinyvae/tools/cli.py`` builds the parser from them).
+The defaults are the PyTorch VAE example's recipe, so results compare directly: MNIST,
+784-400-20-400-784, ReLU, a Bernoulli decoder on grey levels, Adam with lr 1e-3, batch 128,
+10 epochs, seed 1.
 
-    >>> config = parse_args(["--dataset", "digits", "--hidden", "64,32"])
+    >>> config = check(TrainConfig(dataset="digits", hidden="64,32"))
     >>> config.hidden, config.lr
     ((64, 32), 0.001)
 
-In Python, build one directly and check it: ``check(TrainConfig(dataset="digits"))``.
-Every bad value raises a :class:`UserError` whose one-line message names the flag.
+Every bad value raises a :class:`UserError` whose one-line message names the flag. The
+choices of each flag are defined once, where their meaning lives, and imported here.
 """
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import math
-import re
 from dataclasses import asdict, dataclass, field, fields
 
-from tinyvae.backend import BACKENDS
-from tinyvae.data import BINARIZE, NAMES
+from tinyvae.core.backend import BACKENDS
+from tinyvae.core.distributions import LIKELIHOODS
+from tinyvae.core.layers import ACTIVATIONS, INITS
+from tinyvae.core.model import OBJECTIVES
+from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import UserError
-
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
-LIKELIHOODS = ("bernoulli", "gaussian")
-OBJECTIVES = ("elbo", "iwae")
-OPTIMIZERS = ("adam", "sgd")
-NOISES = ("mask", "salt-pepper")
-INITS = ("pytorch", "he")
+from tinyvae.tools.data import BINARIZE, NAMES, NOISES
 
 
-def arg(default, help, choices=None, check=None, metavar=None):
-    """A dataclass field carrying its flag's help text, choices, range check and metavar."""
-    meta = {"help": help, "choices": choices, "check": check, "metavar": metavar}
+def arg(default, help, choices=None, check=None, metavar=None, kind=None):
+    """A dataclass field carrying its flag's help text, choices, range check and metavar.
+
+    ``kind``: what the flag's text becomes (int, float or str); by default the type of
+    ``default``, so only a field whose default is None needs to say it."""
+    kind = kind or (str if default is None or isinstance(default, tuple) else type(default))
+    meta = {"help": help, "choices": choices, "check": check, "metavar": metavar, "kind": kind}
     return field(default=default, metadata=meta)
 
 
@@ -60,12 +59,13 @@ class TrainConfig:
         metavar="SIZES",
     )
     latent_dim: int = arg(20, "size of the latent code z", check="positive")
-    activation: str = arg("relu", "nonlinearity between layers", ACTIVATIONS)
+    activation: str = arg("relu", "nonlinearity between layers", tuple(ACTIVATIONS))
     likelihood: str = arg("bernoulli", "decoder distribution p(x|z)", LIKELIHOODS)
     gaussian_logvar: float | None = arg(
         None,
         "gaussian decoder: fixed log-variance of every pixel (omit to learn one per pixel)",
         check="finite",
+        kind=float,
     )
     conditional: bool = arg(False, "condition encoder and decoder on the label (a CVAE)")
     init: str = arg(
@@ -77,10 +77,10 @@ class TrainConfig:
     # --- training ---
     epochs: int = arg(10, "passes over the training set", check="positive")
     batch_size: int = arg(128, "images per gradient step", check="positive")
-    optimizer: str = arg("adam", "update rule", OPTIMIZERS)
+    optimizer: str = arg("adam", "update rule", tuple(OPTIMIZERS))
     lr: float = arg(1e-3, "learning rate", check="positive")
     clip_norm: float | None = arg(
-        None, "scale gradients down to at most this norm", check="positive"
+        None, "scale gradients down to at most this norm", check="positive", kind=float
     )
     beta: float = arg(1.0, "weight of the KL term (beta-VAE when > 1)", check="nonnegative")
     kl_warmup: float = arg(
@@ -124,6 +124,7 @@ class TrainConfig:
         "at most N steps (default: only at the end of each epoch)",
         check="positive",
         metavar="N",
+        kind=int,
     )
 
 
@@ -137,12 +138,9 @@ CHECKS = {  # name -> (test, what the message asks for; {} is "integer" or "numb
 }
 
 
-FLAG_TYPES = {"int": int, "float": float, "float | None": float, "int | None": int}
-
-
 def wanted(f) -> str:
     """What a numeric field accepts, in words: "a positive integer (default: 10)"."""
-    kind = FLAG_TYPES.get(f.type, str)
+    kind = f.metadata["kind"]
     text = CHECKS[f.metadata["check"]][1].format("integer" if kind is int else "number")
     return text if f.default is None else f"{text} (default: {f.default})"
 
@@ -158,7 +156,7 @@ def check(config: TrainConfig) -> TrainConfig:
         value, meta = getattr(config, f.name), f.metadata
         if value is None and f.default is None:
             continue
-        kind = FLAG_TYPES.get(f.type, str)  # the annotation says int, float or text
+        kind = meta["kind"]
         if meta["check"] == "sizes":
             parse_hidden(value)
         elif isinstance(f.default, bool):
@@ -180,6 +178,10 @@ def check(config: TrainConfig) -> TrainConfig:
     return config
 
 
+def unknown_choice(name: str, value, choices) -> str:
+    return f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
+
+
 def parse_hidden(text) -> tuple:
     """``"512,256"`` (or ``(512, 256)``) -> ``(512, 256)``; anything else is a UserError."""
     parts = text.split(",") if isinstance(text, str) else list(text)
@@ -193,139 +195,6 @@ def parse_hidden(text) -> tuple:
             f"or 512,256; got {text!r}"
         )
     return sizes
-
-
-# --- the command line ----------------------------------------------------------------------
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are UserErrors: one line, status 2, no usage dump.
-
-    A flag's own converter (see :func:`converter`) explains a bad value in full, as
-    ``--epochs must be ...``; argparse would prefix it with "argument --epochs: ".
-    """
-
-    def error(self, message):
-        own = re.fullmatch(r"argument (--[\w-]+)(?:/\S+)?: (.*)", message, re.DOTALL)
-        if own:  # "argument --n: must be ..." -> "--n must be ...", complete as it is
-            name, rest = own.groups()
-            if rest.startswith((name + " ", f"unknown {name} ")):
-                raise UserError(rest)
-            if rest.startswith("must be"):
-                raise UserError(f"{name} {rest}")
-        unknown = re.fullmatch(r"unrecognized arguments: (.*)", message, re.DOTALL)
-        if unknown:  # a typo? "--epocs" -> "did you mean --epochs?"
-            options = [o for o in self._option_string_actions if o.startswith("--")]
-            typed = [w.split("=")[0] for w in unknown.group(1).split() if w.startswith("--")]
-            close = [m for w in typed for m in difflib.get_close_matches(w, options, 1, 0.75)]
-            if close:
-                message += f": did you mean {' or '.join(close)}?"
-        raise UserError(f"{message} (see --help)")
-
-
-def unknown_choice(name: str, value, choices) -> str:
-    return f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
-
-
-def add_backend_flag(parser) -> None:
-    """``--backend numpy|cupy`` for the tools that read a run (sample, evaluate)."""
-    parser.add_argument(
-        "--backend",
-        type=converter("--backend", choices=BACKENDS),
-        default="numpy",
-        metavar="{" + ",".join(BACKENDS) + "}",
-        help="(default: numpy)",
-    )
-
-
-def converter(name: str, kind=str, choices=None, wanted=None):
-    """An argparse ``type`` for flag ``name``: text -> ``kind``, or a message naming the flag."""
-
-    def convert(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be {wanted or 'a ' + kind.__name__}; got {text!r}"
-            ) from None
-        if choices is not None and value not in choices:
-            raise argparse.ArgumentTypeError(unknown_choice(name, value, choices))
-        return value
-
-    convert.__name__ = kind.__name__  # what argparse calls the type in its own messages
-    return convert
-
-
-DESCRIPTION = """Train a variational autoencoder and write its run folder: config.json,
-metrics.jsonl, checkpoint.npz and pictures. The defaults are the PyTorch VAE example's
-recipe (MNIST, 784-400-20-400-784, ReLU, Bernoulli decoder, Adam 1e-3, batch 128, 10 epochs).
-Losses are the negative ELBO in nats per image."""
-EXAMPLES = """examples:
-  python -m tinyvae.train --dataset digits --epochs 20 --out runs/digits
-  python -m tinyvae.train --dataset fashion-mnist --latent-dim 2 --out runs/fm2d
-  python -m tinyvae.train --out runs/digits --resume --epochs 40"""
-
-
-def positive_int(text: str) -> int:
-    """An argparse type for the other tools' flags: a whole number >= 1."""
-    return _whole(text, 1, "a positive integer")
-
-
-def nonnegative_int(text: str) -> int:
-    """An argparse type for the other tools' flags: a whole number >= 0 (a seed)."""
-    return _whole(text, 0, "a non-negative integer")
-
-
-def _whole(text: str, least: int, wanted: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = least - 1
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
-    return value
-
-
-SECTIONS = {"dataset": "data", "hidden": "model", "epochs": "training", "backend": "run"}
-
-
-def build_parser(prog="python -m tinyvae.train") -> Parser:
-    """The ``tinyvae.train`` parser: one flag per field, grouped as the dataclass is."""
-    parser = Parser(
-        prog=prog,
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        argument_default=argparse.SUPPRESS,
-    )
-    group = parser
-    for f in fields(TrainConfig):
-        if f.name in SECTIONS:
-            group = parser.add_argument_group(SECTIONS[f.name])
-        meta, default = f.metadata, f.default
-        if isinstance(default, bool):
-            group.add_argument(flag(f.name), action="store_true", help=meta["help"])
-            continue
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kind, choices = FLAG_TYPES.get(f.type, str), meta["choices"]
-        help_text = meta["help"] + ("" if default is None else f" (default: {shown})")
-        metavar = meta["metavar"] or (
-            "{" + ",".join(choices) + "}" if choices else "N" if kind is int else "X"
-        )
-        needs = wanted(f) if meta["check"] in CHECKS else None
-        convert = converter(flag(f.name), kind, choices, needs)
-        group.add_argument(flag(f.name), type=convert, help=help_text, metavar=metavar)
-    return parser
-
-
-def parse_args(argv=None) -> TrainConfig:
-    """Command-line arguments -> a checked :class:`TrainConfig`."""
-    return check(TrainConfig(**given_args(argv)))
-
-
-def given_args(argv=None) -> dict:
-    """Only the flags present on the command line, as ``{field name: value}``."""
-    return vars(build_parser().parse_args(argv))
 
 
 def to_dict(config: TrainConfig) -> dict:

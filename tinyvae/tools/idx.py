@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae.errors import UserError
+from tinyvae.errors import DataError
 
 #: IDX type code -> NumPy dtype (big-endian, as the format stores them).
 TYPES = {
@@ -38,10 +38,6 @@ TYPES = {
     0x0E: np.dtype(">f8"),
 }
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-class DataError(UserError):
-    """A data file or data option cannot be used; the message says why and what to do."""
 
 
 def read_idx(path) -> np.ndarray:

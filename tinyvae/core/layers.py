@@ -18,16 +18,28 @@ overwrites what it is given.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from tinyvae.backend import array_module
+from tinyvae.core.backend import array_module
 
 
 class Linear:
     r"""Affine map :math:`Y = X W + b`.
 
     Parameters ``W (n_in, n_out)`` and ``b (n_out,)`` live in ``self.params``; their
-    gradients in ``self.grads`` (same keys, same shapes). Backward, by the chain rule:
+    gradients in ``self.grads`` (same keys, same shapes). ``W`` is (n_in, n_out), the
+    transpose of PyTorch's ``weight``, so that a batch of rows multiplies it as ``X @ W``.
+
+    ``init`` draws the initial weights, once, from the host generator ``rng`` (so that
+    every backend starts from the same numbers):
+
+    * ``"pytorch"``: W and b uniform in :math:`\pm 1/\sqrt{n_{in}}`, as ``torch.nn.Linear``;
+    * ``"he"``: W normal with variance :math:`2 / n_{in}`, b = 0 (for ReLU layers);
+    * ``"glorot"``: W uniform in :math:`\pm\sqrt{6 / (n_{in} + n_{out})}`, b = 0.
+
+    Backward, by the chain rule:
 
     .. math::
         \frac{\partial L}{\partial W} = X^\top \frac{\partial L}{\partial Y}, \quad
@@ -35,16 +47,21 @@ class Linear:
         \frac{\partial L}{\partial X} = \frac{\partial L}{\partial Y} W^\top
     """
 
-    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype="float32"):
+    def __init__(self, n_in: int, n_out: int, init: str = "pytorch", rng=None, dtype="float32"):
         rng = rng if rng is not None else np.random.default_rng(0)
-        if init == "he":  # keeps activations' variance steady through ReLUs (He et al. 2015)
+        b = np.zeros(n_out)
+        if init == "pytorch":  # W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), as torch.nn.Linear
+            bound = 1 / math.sqrt(n_in)
+            W = rng.uniform(-bound, bound, (n_in, n_out))
+            b = rng.uniform(-bound, bound, n_out)
+        elif init == "he":  # keeps activations' variance steady through ReLUs (He et al. 2015)
             W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
         elif init == "glorot":  # for tanh/sigmoid and output layers (Glorot & Bengio 2010)
             limit = np.sqrt(6.0 / (n_in + n_out))
             W = rng.uniform(-limit, limit, (n_in, n_out))
         else:
-            raise ValueError(f"unknown init {init!r}: choose 'he' or 'glorot'")
-        self.params = {"W": W.astype(dtype), "b": np.zeros(n_out, dtype=dtype)}
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(LINEAR_INITS)}")
+        self.params = {"W": W.astype(dtype), "b": b.astype(dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.X = self.ones = None
 
@@ -159,6 +176,8 @@ def sigmoid(x, out=None):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+LINEAR_INITS = ("pytorch", "he", "glorot")  # one Linear's choices (see Linear)
+INITS = ("pytorch", "he")  # an MLP's: "he" is He for hidden layers and Glorot for the last
 
 
 class MLP:
@@ -166,30 +185,35 @@ class MLP:
 
     ``MLP([784, 400, 40], "relu")`` is Linear(784, 400) -> ReLU -> Linear(400, 40).
     Deeper networks are one argument away: ``MLP([784, 512, 256, 40], "tanh")``.
+
+    ``init``: "pytorch" draws every Linear as ``torch.nn.Linear`` does; "he" draws the
+    hidden layers with He (Glorot for tanh and sigmoid) and the last one with Glorot.
+    ``self.layers`` holds the Linear layers only, so ``layers[i]`` is the one whose
+    parameters are named ``prefix.i.W`` and ``prefix.i.b``.
     """
 
-    def __init__(self, sizes, activation: str = "relu", rng=None, dtype="float32"):
+    def __init__(self, sizes, activation: str = "relu", rng=None, dtype="float32", init="pytorch"):
         if activation not in ACTIVATIONS:
             choices = ", ".join(ACTIVATIONS)
             raise ValueError(f"unknown activation {activation!r}: choose one of {choices}")
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
         hidden_init = "he" if activation in ("relu", "leaky_relu") else "glorot"
-        self.layers = []
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.layers, self.activations = [], []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
-            self.layers.append(Linear(n_in, n_out, "glorot" if last else hidden_init, rng, dtype))
+            layer_init = init if init == "pytorch" else "glorot" if last else hidden_init
+            self.layers.append(Linear(n_in, n_out, layer_init, rng, dtype))
             if not last:  # in place: X and dY are always a Linear's fresh output here
-                self.layers.append(ACTIVATIONS[activation](inplace=True))
+                self.activations.append(ACTIVATIONS[activation](inplace=True))
 
     def named_params(self, prefix: str):
-        """``{"prefix.0.W": W, ...}``: every parameter, named by layer position."""
-        return {
-            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()
-        }
+        """``{"prefix.0.W": W, "prefix.0.b": b, "prefix.1.W": ...}``: Linear layers numbered."""
+        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()}
 
     def named_grads(self, prefix: str):
-        return {
-            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()
-        }
+        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()}
 
     def bind(self, prefix: str, flat):
         """Point every layer's params and grads at their views in a FlatParameters buffer."""
@@ -199,12 +223,14 @@ class MLP:
                 layer.grads[k] = flat.grads[f"{prefix}.{i}.{k}"]
 
     def forward(self, X):
-        for layer in self.layers:
-            X = layer.forward(X)
+        """X (B, sizes[0]) -> (B, sizes[-1]): Linear, activation, Linear, ..., Linear."""
+        X = self.layers[0].forward(X)
+        for activation, layer in zip(self.activations, self.layers[1:]):
+            X = layer.forward(activation.forward(X))
         return X
 
     def backward(self, dY, need_input_grad: bool = True):
         """Backpropagate dY through every layer, last to first; returns dX (or None)."""
-        for layer in reversed(self.layers[1:]):
-            dY = layer.backward(dY)
+        for layer, activation in zip(self.layers[:0:-1], self.activations[::-1]):
+            dY = activation.backward(layer.backward(dY))
         return self.layers[0].backward(dY, need_input_grad)

@@ -26,31 +26,25 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from tinyvae.backend import array_module
-from tinyvae.data import binarize
-from tinyvae.errors import UserError
-from tinyvae.model import VAE
-from tinyvae.optim import SGD, Adam
-from tinyvae.validation import check_input
+from tinyvae.core.model import VAE
+from tinyvae.core.optim import OPTIMIZERS
+from tinyvae.errors import Diverged
+from tinyvae.tools.data import corrupt, seed_for
 
 NOISE, EVAL = 1, 2  # stream numbers: (seed, epoch, stream) seeds one generator each
 PARTS = ("objective", "recon", "kl", "images")  # what an epoch sums, image-weighted
 
 
-class Diverged(UserError):
-    """The loss, a gradient or the weights became NaN or Inf; the message names the epoch
-    and step."""
-
-
-def make_model(config, input_dim: int, num_classes: int = 0) -> VAE:
-    """The VAE that ``config`` describes, for images of ``input_dim`` pixels."""
+def make_model(config, input_dim: int, num_classes: int = 0, backend=None) -> VAE:
+    """The VAE that ``config`` describes, for images of ``input_dim`` pixels, on ``backend``
+    (a Backend already built, or by default the one ``config.backend`` names)."""
     model = VAE(
         input_dim,
         hidden=config.hidden,
         latent_dim=config.latent_dim,
         likelihood=config.likelihood,
         activation=config.activation,
-        backend=config.backend,
+        backend=config.backend if backend is None else backend,
         seed=config.seed,
         num_classes=num_classes if config.conditional else 0,
         gaussian_logvar=config.gaussian_logvar,
@@ -61,26 +55,12 @@ def make_model(config, input_dim: int, num_classes: int = 0) -> VAE:
 
 def make_optimizer(model, config):
     """Adam or SGD (momentum 0.9) over the model's flat parameter buffer."""
-    if config.optimizer == "adam":
-        return Adam(model.flat, lr=config.lr, clip_norm=config.clip_norm)
-    return SGD(model.flat, lr=config.lr, clip_norm=config.clip_norm)
-
-
-def prepare_test_set(dataset, config, backend):
-    """The test split on the device, (n, D) and (n,), binarized once with a fixed seed (for
-    ``--binarize dynamic``), so every epoch and ``tinyvae.evaluate`` score the same images."""
-    x = binarize(dataset.test_x, config.binarize, np.random.default_rng(config.seed))
-    return backend.asarray(x), backend.asarray(dataset.test_y, dtype=np.int64)
-
-
-def stream_seed(seed: int, epoch: int, stream: int) -> int:
-    """One integer seed that depends only on ``(seed, epoch, stream)``."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+    return OPTIMIZERS[config.optimizer](model.flat, lr=config.lr, clip_norm=config.clip_norm)
 
 
 def stream_rng(backend, seed: int, epoch: int, stream: int):
     """A generator on ``backend``'s device that depends only on ``(seed, epoch, stream)``."""
-    return backend.rng(stream_seed(seed, epoch, stream))
+    return backend.rng(seed_for(seed, epoch, stream))
 
 
 def beta_at(config, step: int, steps_per_epoch: int) -> float:
@@ -88,16 +68,6 @@ def beta_at(config, step: int, steps_per_epoch: int) -> float:
     if config.kl_warmup <= 0:
         return config.beta
     return config.beta * min(1.0, step / (config.kl_warmup * steps_per_epoch))
-
-
-def corrupt(x, p: float, kind: str, rng):
-    """Corrupt each pixel of x (B, D) with probability p: "mask" sets it to 0, "salt-pepper"
-    to 0 or 1 with equal odds. Returns a new array; x is untouched."""
-    hit = rng.random(x.shape, dtype=x.dtype) < p  # (B, D) which pixels to corrupt
-    if kind == "mask":
-        return x * ~hit
-    salt = (rng.random(x.shape, dtype=x.dtype) < 0.5).astype(x.dtype)  # (B, D) 0 or 1
-    return array_module(x).where(hit, salt, x)
 
 
 def train_epoch(
@@ -220,52 +190,3 @@ def check_parameters(model, config, where: str) -> None:
         )
 
 
-def check_data(model, x, config, name: str) -> None:
-    """Check a whole data split once (so that each step can skip the check), as a one-line
-    UserError: the images must suit the model (width, values in [0, 1] for Bernoulli)."""
-    if x.ndim == 2 and x.shape[1] != model.input_dim:
-        raise UserError(
-            f"{name} have {x.shape[1]} pixels but this model takes {model.input_dim}: use "
-            "the data set the run was trained on"
-        )
-    try:
-        check_input(model, x, name)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{error} (--likelihood {config.likelihood})") from None
-
-
-def evaluate_loss(model, x, labels=None, batch_size=1000, seed=0, samples=1) -> dict:
-    """Mean negative ELBO (beta = 1) over x (n, D), and its recon and KL, in nats per image.
-
-    z is sampled (as in the PyTorch example) from a generator seeded by ``seed``, so the
-    number is reproducible and evaluating never disturbs training's random numbers. It runs
-    the forward pass only (``model.loss``): the gradient buffer is left as it was.
-    """
-    xp, L = model.xp, model.latent_dim
-    rng = model.backend.rng(seed)
-    totals = {k: xp.zeros((), dtype=xp.float64) for k in ("loss", "recon", "kl")}
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size]  # (B, D)
-        yb = labels[start : start + batch_size] if model.num_classes else None
-        eps = rng.standard_normal((samples, len(xb), L), dtype=model.dtype)
-        loss, parts = model.loss(xb, eps, 1.0, yb, samples)
-        totals["loss"] += loss * len(xb)
-        totals["recon"] += parts["recon"] * len(xb)
-        totals["kl"] += parts["kl"] * len(xb)
-    return {k: float(v) / len(x) for k, v in totals.items()}
-
-
-def posterior_means(model, x, labels=None, batch_size=1000):
-    """The encoder's mean mu(x) for every row of x: (n, L) on the device."""
-    chunks = []
-    for start in range(0, len(x), batch_size):
-        yb = labels[start : start + batch_size] if model.num_classes else None
-        chunks.append(model.encode(x[start : start + batch_size], yb)[0])
-    return model.xp.concatenate(chunks)
-
-
-def active_units(model, x, labels=None, threshold=0.01) -> int:
-    r"""Latent dimensions the model uses: :math:`\mathrm{Var}_x\, \mathbb E_q[z_u] > 0.01`
-    (Burda et al. 2015). A unit whose posterior mean ignores x carries no information."""
-    mu = posterior_means(model, x, labels)  # (n, L)
-    return int((mu.var(axis=0) > threshold).sum())

@@ -20,7 +20,7 @@ from statistics import NormalDist
 import numpy as np
 from matplotlib.figure import Figure
 
-from tinyvae.checkpoint import atomic_write
+from tinyvae.tools.files import atomic_write
 
 
 def tile(images, shape, ncols=8, pad=1, pad_value=1.0) -> np.ndarray:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 
-from tinyvae.backend import array_module
-from tinyvae.layers import sigmoid
+from tinyvae.core.backend import array_module
 
+LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x | z): the two sections below
 LOG_2PI = math.log(2 * math.pi)
 LOG_2 = math.log(2)
 
@@ -43,8 +43,10 @@ def bernoulli_log_likelihood(x, logits):
 
 
 def bernoulli_log_likelihood_grad(x, logits):
-    r""":math:`\partial / \partial a\,[x a - \mathrm{softplus}(a)] = x - \sigma(a)`. Shape (..., D)."""
-    return x - sigmoid(logits)
+    r""":math:`\partial / \partial a\,[x a - \mathrm{softplus}(a)] = x - \sigma(a)`. Shape (..., D).
+
+    :math:`\sigma(a) = \tfrac12 (1 + \tanh(a/2))`, the stable form ``layers.sigmoid`` uses."""
+    return x - 0.5 * (array_module(logits).tanh(0.5 * logits) + 1)
 
 
 def bernoulli_log_likelihood_and_grad(x, logits, with_grad=True):

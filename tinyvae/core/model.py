@@ -1,0 +1,326 @@
+r"""The Variational Autoencoder: encoder, reparameterization, decoder, and the loss's gradient.
+
+Encoder :math:`q(z \mid x) = \mathcal N(\mu(x), \mathrm{diag}\, e^{\ell(x)})`: an MLP maps x (B, D)
+to (B, 2L), the mean ``mu`` (the first L columns) beside the log-variance ``logvar`` (the
+last L). Decoder :math:`p(x \mid z)`: an MLP maps z (B, L) to one output per pixel, (B, D):
+Bernoulli logits or Gaussian means. A conditional model appends a one-hot label (B, C) after
+the last column of each MLP's input: [x | one-hot] and [z | one-hot].
+
+The loss is the negative ELBO in nats per example, averaged over the batch,
+
+.. math:: \mathcal L = \frac1B \sum_b \Big[ -\frac1K \sum_k \log p(x_b \mid z_{kb})
+          + \beta\, \mathrm{KL}(q(z \mid x_b) \,\|\, \mathcal N(0, I)) \Big],
+          \qquad z_{kb} = \mu_b + e^{\ell_b / 2} \varepsilon_{kb},
+
+or the negative importance-weighted bound (Burda et al. 2015). Each objective is one
+function below, its forward lines followed by its backward lines; ``VAE.loss_and_grads``
+then carries the gradient back through the decoder, the reparameterization and the encoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinyvae.core import distributions as D
+from tinyvae.core.backend import array_module, get_backend
+from tinyvae.core.layers import MLP, sigmoid
+from tinyvae.core.params import FlatParameters
+from tinyvae.core.validation import check_input, check_labels
+
+OBJECTIVES = ("elbo", "iwae")
+
+
+def elbo(log_px, mu, logvar, beta):
+    """The negative ELBO from log p(x|z) (K, B), and its gradients.
+
+    Returns ``loss, parts, (d_log_px, d_mu, d_logvar, d_z)``: the derivatives of the loss
+    with respect to log p(x|z), and directly (not through z) to mu, logvar and z."""
+    K, B = log_px.shape
+    kl = D.kl_standard_normal(mu, logvar)  # (B,)
+    recon = -log_px.mean(axis=0)  # (B,)
+    loss = (recon + beta * kl).mean()
+    # Backward. Each log p(x|z_kb) enters the loss as -1/(K B) of itself; the KL is
+    # closed-form, so mu and logvar reach it directly: beta/B times its gradient.
+    d_log_px = -1.0 / (K * B)  # the same for every sample: a number, not a (K, B) array
+    dmu_kl, dlogvar_kl = D.kl_standard_normal_grad(mu, logvar)  # (B, L) each
+    d_mu, d_logvar = (beta / B) * dmu_kl, (beta / B) * dlogvar_kl
+    return loss, {"recon": recon.mean(), "kl": kl.mean()}, (d_log_px, d_mu, d_logvar, None)
+
+
+def iwae(log_px, z, mu, logvar, beta):
+    r"""The negative importance-weighted bound from log p(x|z) (K, B), and its gradients.
+
+    :math:`\log w_k = \log p(x|z_k) + \beta [\log p(z_k) - \log q(z_k|x)]`, loss
+    :math:`= -\log \frac1K \sum_k w_k`. Returns what :func:`elbo` returns."""
+    xp, (K, B) = array_module(log_px), log_px.shape
+    log_prior_ratio = D.standard_normal_log_density(z) - D.diagonal_normal_log_density(
+        z, mu[None], logvar[None]
+    )  # (K, B)
+    log_w = log_px + beta * log_prior_ratio
+    bound = D.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
+    loss = -bound.mean()
+    parts = {"recon": (-log_px.mean(axis=0)).mean(), "kl": (-log_prior_ratio.mean(axis=0)).mean()}
+    # Backward: dLoss/dlog w_kb = -w_kb / (sum_k w_kb) / B, the normalised weights / B.
+    iw = (xp.exp(log_w - bound - math.log(K)) / B)[..., None]  # (K, B, 1): broadcasts
+    # log p(z) = -z^2/2 + c, so d(-iw beta log p(z))/dz = +iw beta z. With eps fixed,
+    # -log q(z|x) = logvar/2 + c (z and mu cancel: (z - mu)^2 / var = eps^2), so it
+    # reaches logvar directly, with -iw beta / 2 per sample, and mu not at all.
+    d_z = (beta * iw) * z  # (K, B, L)
+    d_logvar = -(0.5 * beta * iw[..., 0].sum(axis=0)[:, None])  # (B, 1): broadcasts over L
+    return loss, parts, (-iw, None, d_logvar, d_z)
+
+
+class VAE:
+    """A VAE whose every gradient is written by hand.
+
+    Parameters
+    ----------
+    input_dim : pixels per image, D (784 for MNIST).
+    hidden : hidden layer sizes of the encoder; the decoder mirrors them.
+    latent_dim : L, the size of z.
+    likelihood : "bernoulli" (pixels in [0, 1]) or "gaussian" (any real values).
+    activation : "relu", "leaky_relu", "tanh" or "sigmoid".
+    backend : "numpy", "cupy", or a ``Backend`` already built (of this dtype).
+    dtype : "float32" to train, "float64" for gradient checks.
+    seed : seeds the initial weights (drawn on the host, so NumPy and CuPy start equal)
+        and the model's noise generator ``self.rng``.
+    num_classes : > 0 makes a conditional VAE: a one-hot label joins the encoder's
+        input and the decoder's input (as their last C columns).
+    gaussian_logvar : Gaussian decoder only: None learns a log-variance per pixel
+        (the parameter ``decoder.logvar``, (D,)), a float fixes it (0.0: unit variance).
+    init : "pytorch" or "he": how the Linear layers draw their weights (see ``layers.MLP``).
+
+    Parameters are named ``encoder.i.W``/``encoder.i.b`` for the i-th Linear layer of the
+    encoder (and so for the decoder), with ``W`` of shape (n_in, n_out).
+    """
+
+    def __init__(self, input_dim, hidden=(400,), latent_dim=20, likelihood="bernoulli",
+                 activation="relu", backend="numpy", dtype="float32", seed=0, num_classes=0,
+                 gaussian_logvar=None, init="pytorch"):  # fmt: skip
+        if likelihood not in D.LIKELIHOODS:
+            choices = ", ".join(D.LIKELIHOODS)
+            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {choices}")
+        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        hidden = tuple(int(h) for h in hidden)
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden sizes must be positive integers, got {hidden}")
+        self.config = dict(input_dim=int(input_dim), hidden=list(hidden),
+                           latent_dim=int(latent_dim), likelihood=likelihood,
+                           activation=activation, dtype=str(dtype), seed=int(seed),
+                           num_classes=int(num_classes), gaussian_logvar=gaussian_logvar,
+                           init=init)  # fmt: skip
+        self.backend = get_backend(backend, dtype)
+        self.xp, self.dtype = self.backend.xp, self.backend.dtype
+        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
+        self.likelihood, self.num_classes = likelihood, int(num_classes)
+
+        host_rng = np.random.default_rng(seed)  # the weights, drawn once, the same everywhere
+        C, L = self.num_classes, self.latent_dim
+        self.encoder = MLP([input_dim + C, *hidden, 2 * L], activation, host_rng, dtype, init)
+        self.decoder = MLP([L + C, *hidden[::-1], input_dim], activation, host_rng, dtype, init)
+        named = {**self.encoder.named_params("encoder"), **self.decoder.named_params("decoder")}
+        self.learn_logvar = likelihood == "gaussian" and gaussian_logvar is None
+        if self.learn_logvar:  # one learned log-variance per pixel, shape (D,)
+            named["decoder.logvar"] = np.zeros(input_dim, dtype=dtype)
+        self.flat = FlatParameters(named, self.backend)
+        self.encoder.bind("encoder", self.flat)
+        self.decoder.bind("decoder", self.flat)
+        self.rng = self.backend.rng(seed)
+
+    def parameters(self):
+        """name -> the live parameter array (a view into one flat buffer ``self.flat.data``)."""
+        return self.flat.params
+
+    def gradients(self):
+        """name -> gradient array, as written by the last ``loss_and_grads``."""
+        return self.flat.grads
+
+    # --- forward: x -> (mu, logvar) -> z -> decoder output -> log p(x|z) -------------------
+
+    def _encode(self, x, labels):
+        """x (B, D) -> mu, logvar: (B, L) each."""
+        stats = self.encoder.forward(self._with_labels(x, labels))  # (B, 2L) = [mu | logvar]
+        return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
+
+    def _decode(self, z, labels):
+        """z (K, B, L) -> decoder outputs (K, B, D): logits or Gaussian means."""
+        K, B, L = z.shape
+        if labels is not None and self.num_classes:
+            labels = self.xp.tile(labels, K)  # the same label for each of the K samples
+        out = self.decoder.forward(self._with_labels(z.reshape(K * B, L), labels))
+        return out.reshape(K, B, self.input_dim)
+
+    def _with_labels(self, inputs, labels):
+        """[inputs | one-hot labels]: (B, n) -> (B, n + C) for a conditional model."""
+        if not self.num_classes:
+            return inputs
+        one_hot = self.xp.zeros((inputs.shape[0], self.num_classes), dtype=self.dtype)
+        one_hot[self.xp.arange(inputs.shape[0]), labels] = 1
+        return self.xp.concatenate([inputs, one_hot], axis=1)
+
+    def _log_px(self, x, out, with_grad):
+        """log p(x|z) per sample (K, B) from decoder outputs (K, B, D), and with_grad its
+        gradients: (d/dout (K, B, D), d/dlogvar per pixel (K, B, D) or None)."""
+        if self.likelihood == "bernoulli":  # one tanh per pixel for both (distributions.py)
+            log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out, with_grad)
+            return log_px, (d_out, None)
+        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(
+            self.config["gaussian_logvar"]
+        )
+        log_px = D.gaussian_log_likelihood(x, out, logvar)
+        return log_px, D.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
+
+    def _noise(self, eps, shape):
+        """eps (K, B, L): as given ((B, L) means K = 1), or drawn from ``self.rng``."""
+        if eps is None:
+            return self.rng.standard_normal(shape, dtype=self.dtype)
+        eps = self.xp.asarray(eps, dtype=self.dtype)
+        if eps.shape == shape[1:]:
+            eps = eps[None]  # (B, L) -> (1, B, L)
+        if eps.shape != shape:
+            raise ValueError(f"eps must have shape {shape} (samples, batch, latent), got {eps.shape}")
+        return eps
+
+    def _checked(self, x, labels, x_input=None):
+        """The one place where inputs are checked; returns the labels on this backend."""
+        check_input(self, x, "x")
+        if x_input is not None:
+            check_input(self, x_input, "x_input")
+        return check_labels(self, labels, len(x))
+
+    # --- the loss and its gradient --------------------------------------------------------
+
+    def loss_and_grads(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo",
+                       validate=True, x_input=None, need_grad=True):  # fmt: skip
+        """Negative ELBO (or IWAE bound) per example, its parts, and its gradient.
+
+        x : (B, D) data on this model's backend. eps : optional noise, (B, L) or
+        (samples, B, L); drawn from ``self.rng`` when None. labels : (B,) ints for a
+        conditional model. validate : check x's shape and values (the trainer checks the
+        whole dataset once and turns this off). x_input : what the encoder sees, if not x
+        (a denoising VAE encodes a corrupted image and scores the clean one, x).
+
+        Returns ``(loss, parts, grads)``: loss a 0-d array (nats per example), parts
+        ``{"recon": ..., "kl": ...}`` (their weighted sum is the ELBO loss), grads the same
+        keys as ``parameters()``. With ``need_grad=False`` (see ``loss``) grads is None.
+        """
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        if validate:
+            labels = self._checked(x, labels, x_input)
+        xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
+
+        # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D) -> log p(x|z).
+        mu, logvar = self._encode(x if x_input is None else x_input, labels)
+        eps = self._noise(eps, (K, B, L))
+        z = D.reparameterize(mu, logvar, eps)
+        out = self._decode(z, labels)
+        log_px, d_log_px_d = self._log_px(x, out, with_grad=need_grad)
+        # The objective, forward then backward: the loss and its direct gradients.
+        if objective == "elbo":
+            loss, parts, (d_log_px, d_mu, d_logvar, d_z) = elbo(log_px, mu, logvar, beta)
+        else:
+            loss, parts, (d_log_px, d_mu, d_logvar, d_z) = iwae(log_px, z, mu, logvar, beta)
+        if not need_grad:
+            return loss, parts, None
+
+        # Backward through the likelihood: dLoss/dout = dLoss/dlog p * dlog p/dout, (K, B, D).
+        d_out, d_logvar_pixel = d_log_px_d
+        if self.learn_logvar:  # the decoder's log-variance, summed over samples and batch: (D,)
+            d_lv = (d_log_px * d_logvar_pixel).reshape(-1, self.input_dim).sum(0)
+            self.flat.grads["decoder.logvar"][...] = d_lv
+        d_out *= d_log_px
+        # Backward through the decoder to z; keep only the latent part of its input.
+        dz = self.decoder.backward(d_out.reshape(K * B, self.input_dim))
+        dz = dz[:, :L].reshape(K, B, L)
+        if d_z is not None:  # the objective's own use of z (IWAE's log p(z))
+            dz += d_z
+        # Backward through z = mu + exp(logvar / 2) eps, then add the direct gradients,
+        # into one (B, 2L) array [dLoss/dmu | dLoss/dlogvar] for the encoder.
+        dmu, dlogvar = D.reparameterize_backward(dz, mu, logvar, eps)
+        d_stats = xp.empty((B, 2 * L), dtype=self.dtype)
+        if d_mu is None:
+            d_stats[:, :L] = dmu
+        else:
+            xp.add(dmu, d_mu, out=d_stats[:, :L])
+        xp.add(dlogvar, d_logvar, out=d_stats[:, L:])
+        self.encoder.backward(d_stats, need_input_grad=False)
+        return loss, parts, self.flat.grads
+
+    def loss(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo", x_input=None):
+        """The loss and its parts as ``loss_and_grads`` computes them, without the backward
+        pass (for evaluation): the gradient buffer is left as it was."""
+        loss, parts, _ = self.loss_and_grads(x, eps, beta, labels, samples, objective,
+                                             x_input=x_input, need_grad=False)  # fmt: skip
+        return loss, parts
+
+    # --- using a trained model ------------------------------------------------------------
+
+    def encode(self, x, labels=None):
+        """x (B, D) -> (mu, logvar), each (B, L): the approximate posterior q(z|x)."""
+        return self._encode(x, self._checked(x, labels))
+
+    def decoder_output(self, z, labels=None):
+        """z (B, L) -> (B, D) the decoder's raw output: Bernoulli logits or Gaussian means
+        (what ``distributions.bernoulli_log_likelihood`` and friends take)."""
+        z = self.xp.asarray(z, dtype=self.dtype)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {z.shape}")
+        return self._decode(z[None], check_labels(self, labels, len(z)))[0]
+
+    def decode(self, z, labels=None):
+        """z (B, L) -> (B, D) pixel probabilities (Bernoulli) or means (Gaussian)."""
+        out = self.decoder_output(z, labels)
+        return sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def sample(self, n, labels=None, rng=None):
+        """n images from the prior: z ~ N(0, I) drawn from ``rng`` (default ``self.rng``),
+        then decoded: (n, D). For a conditional model, labels is one class for all n
+        (``labels=7``) or one per image, (n,)."""
+        n, rng = int(n), self.rng if rng is None else rng
+        if labels is not None and np.ndim(labels) == 0:
+            labels = np.full(n, int(labels))
+        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype), labels)
+
+    def reconstruct(self, x, labels=None):
+        """Decode the posterior mean: x (B, D) -> (B, D)."""
+        mu, _ = self.encode(x, labels)
+        return self.decode(mu, labels)
+
+    def log_likelihood(self, x, k=5000, labels=None, max_rows=None, rng=None):
+        r"""Importance-weighted estimate of log p(x) per example, (B,), in nats.
+
+        .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k
+                  \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \qquad z_i \sim q(z \mid x)
+
+        (Burda et al. 2015), with the z drawn from ``rng`` (default ``self.rng``). The k
+        samples are decoded in chunks of at most ``max_rows`` rows and merged with
+        log-sum-exp, so memory stays bounded whatever k and B are. By default 1024 rows on
+        NumPy (a (1024, 784) float32 array is 3 MB and stays in the CPU cache; chunks of
+        16384 rows ran 2-4 times slower) and 16384 on CuPy (a GPU needs large arrays).
+        """
+        labels, rng, L, k = self._checked(x, labels), rng or self.rng, self.latent_dim, int(k)
+        max_rows = max_rows or (16384 if self.backend.name == "cupy" else 1024)
+        per_image = max(1, max_rows // k)  # images per group
+        results = []
+        for start in range(0, len(x), per_image):
+            xb = x[start : start + per_image]
+            yb = None if labels is None else labels[start : start + per_image]
+            mu, logvar = self._encode(xb, yb)
+            chunk = max(1, max_rows // len(xb))  # samples per chunk
+            partial = []  # log-sum-exp of each chunk, (B,)
+            for done in range(0, k, chunk):
+                eps = rng.standard_normal((min(chunk, k - done), len(xb), L), dtype=self.dtype)
+                z = D.reparameterize(mu, logvar, eps)
+                log_w = (
+                    self._log_px(xb, self._decode(z, yb), with_grad=False)[0]
+                    + D.standard_normal_log_density(z)
+                    - D.diagonal_normal_log_density(z, mu[None], logvar[None])
+                )  # (kk, B)
+                partial.append(D.logsumexp(log_w, axis=0))
+            results.append(D.logsumexp(self.xp.stack(partial), axis=0) - math.log(k))
+        return self.xp.concatenate(results)
