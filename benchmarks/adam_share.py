@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
 
 import tinyvae  # noqa: E402
-from tinyvae.optim import compiled_adam_update  # noqa: E402
+from tinyvae.core.kernels import compiled_adam_loop  # noqa: E402
 
 
 def epoch_times(x, compiled, epochs, batch_size=128, seed=1):
@@ -46,7 +46,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
     x = np.random.default_rng(0).random((60000, 784), dtype=np.float32)
-    paths = [False] + ([True] if compiled_adam_update() is not None else [])
+    paths = [False] + ([True] if compiled_adam_loop() is not None else [])
     for compiled in paths:
         times = epoch_times(x, compiled, args.epochs)
         epoch = statistics.median(t for t, _ in times)

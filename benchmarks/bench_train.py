@@ -8,9 +8,9 @@ Up to four contestants run, each in its own process so that peak memory is its o
 
 * ``tinyvae``: the plain loop a user writes, ``model.loss_and_grads(xb, validate=False)``
   then ``opt.step()``, over batches gathered by a shuffled index;
-* ``tinyvae-np``: the same loop with ``Adam(compiled=False)``, the NumPy passes instead of
-  the compiled loop of ``tinyvae/kernels.py`` (only when Numba is installed: without it,
-  ``tinyvae`` itself runs the NumPy passes);
+* ``tinyvae-np``: the same loop with ``Adam(compiled=False)``: the NumPy passes of
+  ``tinyvae/core/kernels.py`` instead of the compiled loop of ``kernels_numba.py`` (only
+  when Numba is installed: without it, ``tinyvae`` itself runs the NumPy passes);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
 * ``matmuls``: only the 11 matrix products of tinyvae's forward and backward passes for
@@ -199,7 +199,7 @@ def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
 
 def matmul_contestant(device, batch_size, seed):
     """Only the matrix products of one tinyvae epoch (forward 4, backward 7), same shapes."""
-    from tinyvae.backend import get_backend
+    from tinyvae.core.backend import get_backend
 
     be = get_backend(device)
     xp, rng = be.xp, be.rng(seed)
@@ -287,13 +287,13 @@ def worker_main(args):
 
 
 def numba_present():
-    from tinyvae.optim import compiled_adam_update
+    from tinyvae.core.kernels import compiled_adam_loop
 
-    return compiled_adam_update() is not None
+    return compiled_adam_loop() is not None
 
 
 def gpu_present():
-    from tinyvae.backend import cupy_unavailable_reason
+    from tinyvae.core.backend import cupy_unavailable_reason
 
     return cupy_unavailable_reason() is None
 

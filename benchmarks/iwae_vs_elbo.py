@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 import tinyvae
-from tinyvae.data import SYSTEM_DIRS, Batches, load
+from tinyvae.tools.data import SYSTEM_DIRS, Batches, load
 
 try:  # optional: caps NumPy's BLAS threads (see --threads)
     from threadpoolctl import threadpool_limits

@@ -22,8 +22,8 @@ from lesson_utils import (
     run_check,
 )
 
-from tinyvae import distributions as D
-from tinyvae.layers import sigmoid
+from tinyvae.core import distributions as D
+from tinyvae.core.layers import sigmoid
 
 
 def _rng(seed):

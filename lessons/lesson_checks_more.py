@@ -24,8 +24,8 @@ from lesson_utils import (
 )
 
 import tinyvae
-from tinyvae import distributions as D
-from tinyvae.params import FlatParameters
+from tinyvae.core import distributions as D
+from tinyvae.core.params import FlatParameters
 
 
 def _rng(seed):

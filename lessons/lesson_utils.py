@@ -10,7 +10,7 @@ The switch is the environment variable ``TINYVAE_LESSON_MODE``:
   short training runs, so every lesson runs in seconds.
 
     >>> S = settings()          # reads TINYVAE_LESSON_MODE
-    >>> data = load_data(S)     # a tinyvae.data.Dataset, with a note on what was loaded
+    >>> data = load_data(S)     # a tinyvae.tools.data.Dataset, with a note on what was loaded
 
 No cell of a lesson changes between the two modes: only these numbers do.
 """
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if (ROOT / "tinyvae" / "__init__.py").is_file() and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tinyvae.data import SYSTEM_DIRS, load  # noqa: E402
 from tinyvae.errors import UserError  # noqa: E402
+from tinyvae.tools.data import SYSTEM_DIRS, load  # noqa: E402
 
 MODE_VARIABLE = "TINYVAE_LESSON_MODE"
 MODES = ("full", "quick")
@@ -112,7 +112,7 @@ def show_images(ax, images, image_shape, ncols=10, title=None):
 
 
 def minibatches(batches, steps):
-    """Yield ``steps`` (x, y) minibatches from a tinyvae.data.Batches, epoch after epoch."""
+    """Yield ``steps`` (x, y) minibatches from a tinyvae.tools.data.Batches, epoch after epoch."""
     done, epoch = 0, 0
     while done < steps:
         for x, y in batches.epoch(epoch):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae import backend
-from tinyvae.backend import BackendError, cupy_unavailable_reason, get_backend
+from tinyvae.core import backend
+from tinyvae.core.backend import BackendError, cupy_unavailable_reason, get_backend
 
 NO_GPU = cupy_unavailable_reason()
 
@@ -54,10 +54,8 @@ def test_backend_errors_are_user_errors():
     assert issubclass(BackendError, tinyvae.UserError)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(NO_GPU is not None, reason=f"CuPy backend unavailable: {NO_GPU}")
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
-def test_numpy_and_cupy_give_the_same_loss_and_gradients(dtype, rtol):
+def test_numpy_and_cupy_give_the_same_loss_and_gradients(gpu_backend, dtype, rtol):
     kwargs = dict(hidden=(32, 16), latent_dim=4, dtype=dtype, seed=7)
     cpu, gpu = tinyvae.VAE(20, **kwargs), tinyvae.VAE(20, backend="cupy", **kwargs)
     rng = np.random.default_rng(0)

@@ -23,29 +23,18 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae import checkpoint
-from tinyvae.backend import cupy_unavailable_reason
-from tinyvae.cli import run
-from tinyvae.config import TrainConfig, check
-from tinyvae.data import Batches, load
-from tinyvae.idx import DataError, write_idx
+from tinyvae.core.backend import cupy_unavailable_reason
+from tinyvae.errors import Diverged
+from tinyvae.tools import checkpoint
+from tinyvae.tools.cli import run
+from tinyvae.tools.config import TrainConfig, check
+from tinyvae.tools.data import Batches, load
+from tinyvae.tools.idx import DataError, write_idx
+from tinyvae.tools.training import make_model, make_optimizer, train_epoch
 from tinyvae.train import main as train_main
-from tinyvae.trainer import Diverged, make_model, make_optimizer, train_epoch
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TINY = ["--dataset", "digits", "--no-progress"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One BLAS thread for the small trainings run in this process too (when it can be set)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
 
 
 @dataclass

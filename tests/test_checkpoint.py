@@ -7,11 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from tinyvae import checkpoint
-from tinyvae.checkpoint import CheckpointError, atomic_write, build_model, load, restore, save
+from tinyvae.core.model import VAE
+from tinyvae.core.optim import SGD, Adam
 from tinyvae.errors import UserError
-from tinyvae.model import VAE
-from tinyvae.optim import SGD, Adam
+from tinyvae.tools import checkpoint
+from tinyvae.tools.checkpoint import CheckpointError, atomic_write, build_model, load, restore, save
 
 
 def trained(hidden=(6,), optimizer=Adam, **kwargs):
@@ -151,3 +151,59 @@ def test_the_description_is_plain_json(saved):
         meta = json.loads(str(stored["meta"]))
     assert meta["format"] == checkpoint.FORMAT and meta["optimizer"] == {"name": "adam", "t": 2}
     assert meta["state"]["epoch"] == 2 and meta["config"] == {"lr": 0.01}
+
+
+def as_version_1(path, hidden_layers):
+    """Rewrite a checkpoint as version 1 wrote it: layers numbered with the activations
+    counted (encoder.0, encoder.2, ...), the arrays unchanged."""
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    meta = json.loads(str(arrays["meta"][()]))
+    old = {str(i): str(2 * i) for i in range(hidden_layers + 1)}
+    meta["version"] = 1
+    meta["param_shapes"] = [
+        [".".join([n.split(".")[0], old[n.split(".")[1]], n.split(".")[2]]) if n.count(".") == 2
+         else n, shape]
+        for n, shape in meta["param_shapes"]
+    ]  # fmt: skip
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    np.savez(path, **arrays)
+    return meta
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden": (6, 5)}, {"hidden": (6,), "likelihood": "gaussian"}])
+def test_a_version_1_checkpoint_is_converted_and_resumes_exactly(tmp_path, kwargs):
+    model, opt = trained(**kwargs)
+    path = tmp_path / "v1.npz"
+    save(path, model, opt)
+    meta = as_version_1(path, len(kwargs["hidden"]))
+    assert "encoder.2.W" in dict(meta["param_shapes"]) and "encoder.1.W" not in dict(
+        meta["param_shapes"]
+    )
+    ckpt = load(path)
+    assert ckpt.meta["version"] == checkpoint.VERSION == 2
+    assert [n for n, _ in ckpt.meta["param_shapes"]] == list(model.flat.shapes)
+    again, opt_again = trained(**kwargs)
+    restore(ckpt, again, opt_again)
+    for name, p in model.parameters().items():
+        np.testing.assert_array_equal(again.parameters()[name], p)
+    x = model.backend.asarray(np.random.default_rng(1).random((4, 10)))
+    for m, o in ((model, opt), (again, opt_again)):
+        m.rng = m.backend.rng(3)
+        m.loss_and_grads(x)
+        o.step()
+    np.testing.assert_array_equal(again.flat.data, model.flat.data)
+
+
+def test_a_version_1_name_that_is_not_a_layer_number_is_kept_and_refused(tmp_path):
+    model, opt = trained()
+    path = tmp_path / "v1.npz"
+    save(path, model, opt)
+    meta = as_version_1(path, 1)
+    meta["param_shapes"][0][0] = "encoder.².W"
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="written for a"):
+        restore(load(path), trained()[0])

@@ -9,24 +9,16 @@ import sys
 import numpy as np
 import pytest
 
-from tinyvae import checkpoint
-from tinyvae.backend import cupy_unavailable_reason
-from tinyvae.cli import run
+from tinyvae.core.backend import cupy_unavailable_reason
 from tinyvae.evaluate import main as evaluate_main
 from tinyvae.sample import main as sample_main
+from tinyvae.tools import checkpoint
+from tinyvae.tools.cli import run
 from tinyvae.train import main as train_main
 
 # One BLAS thread: these matrices are small, and the timing stays steady on a busy machine.
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TINY = ["--dataset", "digits", "--no-progress"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The same for the tools run in this process."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        yield
 
 
 def cli(tool, *args, timeout=120, env=None):
@@ -281,7 +273,7 @@ def test_more_user_errors(digits_run, tmp_path, capsys):
 
 
 def test_a_folder_of_idx_files_trains_too(tmp_path):
-    from tinyvae.idx import write_idx
+    from tinyvae.tools.idx import write_idx
 
     data, rng = tmp_path / "idx", np.random.default_rng(0)
     data.mkdir()

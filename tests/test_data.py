@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from tinyvae import data, download
-from tinyvae.backend import cupy_unavailable_reason, get_backend
-from tinyvae.data import Batches, augment, load
-from tinyvae.idx import DataError, write_idx
+from tinyvae.core.backend import get_backend
+from tinyvae.tools import data, download
+from tinyvae.tools.data import Batches, augment, load
+from tinyvae.tools.idx import DataError, write_idx
 
 DEBIAN = data.SYSTEM_DIRS["fashion-mnist"]
 
@@ -240,11 +240,8 @@ def test_bad_batch_options(options, words):
         Batches(x, y, get_backend("numpy"), **options)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(cupy_unavailable_reason() is not None,
-                    reason=str(cupy_unavailable_reason()))
-def test_batches_stay_on_the_gpu():
-    be = get_backend("cupy")
+def test_batches_stay_on_the_device(backend):
+    be = backend
     x, y = grey(100, 64)
     batches = Batches(x, y, be, batch_size=32, binarize="dynamic", shift=1, rotate=5,
                       image_shape=(8, 8))

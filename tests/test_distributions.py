@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tinyvae import distributions as D
-from tinyvae.gradcheck import check_gradient
+from tinyvae.core import distributions as D
+from tinyvae.core.gradcheck import check_gradient
 
 TOL = 1e-6
 rng = np.random.default_rng(0)

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from tinyvae import data, download
-from tinyvae.idx import DataError, write_idx
+from tinyvae.tools import data, download
+from tinyvae.tools.idx import DataError, write_idx
 
 PAYLOAD = gzip.compress(b"tinyvae test payload " * 1000, mtime=0)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

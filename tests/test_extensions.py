@@ -11,30 +11,16 @@ hundred Adam steps and its promised effect is measured:
 Everything runs on NumPy in a few seconds in all.
 """
 
-from contextlib import nullcontext
 
 import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.layers import Linear
-
-try:  # optional: small matrices run fastest on one BLAS thread, above all on a busy machine
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
+from tinyvae.core.layers import Linear
 
 BACKEND = tinyvae.get_backend("numpy")
 DIGITS = tinyvae.load("digits")  # train_x (1500, 64), test_x (297, 64), grey levels in [0, 1]
 LATENT = 4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """With two cores shared, a second BLAS thread per process makes these tiny products
-    tens of times slower; one thread is also the fastest choice when the machine is idle."""
-    with threadpool_limits(1) if threadpool_limits else nullcontext():
-        yield
 
 
 def train(model, steps, seed=0, binarize="none", corrupt=None, lr=3e-3, **loss_kwargs):

@@ -15,11 +15,11 @@ import threading
 import numpy as np
 import pytest
 
-from tinyvae import checkpoint
-from tinyvae.checkpoint import CheckpointError
-from tinyvae.idx import DataError, read_idx, write_idx
-from tinyvae.model import VAE
-from tinyvae.optim import Adam
+from tinyvae.core.model import VAE
+from tinyvae.core.optim import Adam
+from tinyvae.tools import checkpoint
+from tinyvae.tools.checkpoint import CheckpointError
+from tinyvae.tools.idx import DataError, read_idx, write_idx
 
 SECONDS = 10.0  # per case; a healthy case takes milliseconds
 

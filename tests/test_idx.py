@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyvae.errors import UserError
-from tinyvae.idx import DataError, parse_idx, read_idx, write_idx
+from tinyvae.tools.idx import DataError, parse_idx, read_idx, write_idx
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "float32", "float64"])

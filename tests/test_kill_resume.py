@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import tinyvae
-from tinyvae import checkpoint
+from tinyvae.tools import checkpoint
 
 PROJECT = str(Path(tinyvae.__file__).resolve().parent.parent)
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tinyvae.gradcheck import check_gradient, directional_check
-from tinyvae.layers import ACTIVATIONS, MLP, Linear
+from tinyvae.core.gradcheck import check_gradient, directional_check
+from tinyvae.core.layers import ACTIVATIONS, MLP, Linear
 
 TOL = 1e-6
 
@@ -56,7 +56,8 @@ def test_mlp_of_any_depth_backpropagates_correctly(hidden):
     rng = np.random.default_rng(4)
     net = MLP([5, *hidden, 3], "tanh", rng, "float64")
     X, R = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
-    assert len(net.layers) == 2 * len(hidden) + 1
+    assert len(net.layers) == len(hidden) + 1 and len(net.activations) == len(hidden)
+    assert list(net.named_params("net"))[-2:] == [f"net.{len(hidden)}.W", f"net.{len(hidden)}.b"]
     net.forward(X)
     dX = net.backward(R)
     params, grads = (
@@ -71,11 +72,11 @@ def test_mlp_of_any_depth_backpropagates_correctly(hidden):
 
 def test_he_init_keeps_relu_activations_at_unit_scale():
     rng = np.random.default_rng(5)
-    net = MLP([400, 400, 400, 400, 10], "relu", rng, "float64")
+    net = MLP([400, 400, 400, 400, 10], "relu", rng, "float64", init="he")
     X = rng.standard_normal((2000, 400))
     h = X
-    for layer in net.layers[:-1]:
-        h = layer.forward(h)
+    for layer, activation in zip(net.layers[:-1], net.activations):
+        h = activation.forward(layer.forward(h))
     # He init: Var(W) = 2 / n_in doubles the pre-activation variance and ReLU halves the
     # mean square, so E[h^2] stays at E[x^2] = 1 after every ReLU (a small-init net would shrink).
     assert 0.8 < float((h**2).mean()) < 1.25

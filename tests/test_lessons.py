@@ -235,7 +235,7 @@ def flat_copies(shapes, dtype):
 
 
 def probabilities_as_logits(model, x, eps):
-    from tinyvae import distributions as D
+    from tinyvae.core import distributions as D
 
     mu, logvar = model.encode(x)
     probabilities = model.decode(D.reparameterize(mu, logvar, eps))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae import distributions as D
-from tinyvae.gradcheck import check_gradient, directional_check
+from tinyvae.core import distributions as D
+from tinyvae.core.gradcheck import check_gradient, directional_check
 
 TOL = 1e-6
 D_IN, LATENT, BATCH = 7, 3, 5
@@ -93,16 +93,19 @@ def test_loss_is_the_negative_elbo_recomputed_independently():
     model = make_model()
     x, eps, _ = batch()
     loss, parts, _ = model.loss_and_grads(x, eps=eps, beta=0.5)
-    # Independent forward pass with plain NumPy formulas.
-    h = x
-    for layer in model.encoder.layers:
-        h = layer.forward(h)
+    # Independent forward pass with plain NumPy formulas: two ReLU MLPs, W and b by name.
+    W = model.parameters()
+
+    def mlp(h, prefix, layers=3):
+        for i in range(layers):
+            h = h @ W[f"{prefix}.{i}.W"] + W[f"{prefix}.{i}.b"]
+            h = np.maximum(h, 0) if i < layers - 1 else h
+        return h
+
+    h = mlp(x, "encoder")
     mu, logvar = h[:, :LATENT], h[:, LATENT:]
     z = mu + np.exp(logvar / 2) * eps[0]
-    p = z
-    for layer in model.decoder.layers:
-        p = layer.forward(p)
-    p = 1 / (1 + np.exp(-p))
+    p = 1 / (1 + np.exp(-mlp(z, "decoder")))
     recon = -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
     kl = -0.5 * (1 + logvar - mu**2 - np.exp(logvar)).sum(1)
     np.testing.assert_allclose(parts["recon"], recon.mean(), rtol=1e-10)
@@ -143,8 +146,8 @@ def test_extreme_logits_and_logvars_keep_loss_and_gradients_finite(dtype):
     params = model.parameters()
     for x in (np.zeros((2, D_IN), dtype), np.ones((2, D_IN), dtype)):
         for logits_bias, logvar_bias in ((1e4, 50.0), (-1e4, -50.0)):
-            params["decoder.2.b"][...] = logits_bias  # logits about +-1e4
-            params["encoder.2.b"][LATENT:] = logvar_bias  # logvar about +-50
+            params["decoder.1.b"][...] = logits_bias  # logits about +-1e4
+            params["encoder.1.b"][LATENT:] = logvar_bias  # logvar about +-50
             loss, parts, grads = model.loss_and_grads(x)
             assert np.isfinite(loss) and np.isfinite(model.flat.grad).all()
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tinyvae import SGD, Adam, get_backend
-from tinyvae.optim import clip_grad_norm
-from tinyvae.params import FlatParameters
+from tinyvae.core.optim import clip_grad_norm
+from tinyvae.core.params import FlatParameters
 
 
 def flat_of(values):

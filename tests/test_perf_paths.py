@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae import distributions as D
-from tinyvae.layers import ACTIVATIONS, MLP
-from tinyvae.optim import Adam, compiled_adam_update, flush_subnormals
-from tinyvae.params import FlatParameters
+from tinyvae.core import distributions as D
+from tinyvae.core import kernels
+from tinyvae.core.kernels import compiled_adam_loop, flush_subnormals
+from tinyvae.core.layers import ACTIVATIONS, MLP
+from tinyvae.core.optim import Adam
+from tinyvae.core.params import FlatParameters
 
 needs_numba = pytest.mark.skipif(
-    compiled_adam_update() is None, reason="Numba is not installed (pip install numba)"
+    compiled_adam_loop() is None, reason="Numba is not installed (pip install numba)"
 )
 # Adam's two CPU paths: the NumPy passes, and the compiled loop of tinyvae/kernels.py.
 ADAM_PATHS = [False, pytest.param(True, marks=needs_numba)]
@@ -44,7 +46,7 @@ def test_mlp_in_place_activations_give_the_plain_composition():
     net = MLP([5, 7, 3], "relu", rng, "float64")
     X, G = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
     W1, b1 = net.layers[0].params["W"], net.layers[0].params["b"]
-    W2, b2 = net.layers[2].params["W"], net.layers[2].params["b"]
+    W2, b2 = net.layers[1].params["W"], net.layers[1].params["b"]
     X_before = X.copy()
     out = net.forward(X)
     h = np.maximum(X @ W1 + b1, 0)
@@ -82,7 +84,7 @@ def reference_adam(theta, grads, lr, b1, b2, eps):
 @pytest.mark.parametrize("compiled", ADAM_PATHS)
 def test_adam_matches_the_textbook_form_across_block_edges(compiled):
     rng = np.random.default_rng(3)
-    size = 2 * Adam.BLOCK + 123  # three blocks, the last one short
+    size = 2 * kernels.BLOCK + 123  # three blocks, the last one short
     theta0, grads = rng.standard_normal(size), rng.standard_normal((12, size))
     grads[:, :1000] = 0  # a region whose moments stay 0
     flat = FlatParameters({"w": theta0}, tinyvae.get_backend("numpy", "float64"))
@@ -103,7 +105,7 @@ def test_flush_subnormals_zeroes_only_subnormals():
     np.testing.assert_array_equal(a, expected)
 
 
-def gradients_down_to_subnormal(dtype, steps, size=2 * Adam.BLOCK + 77, seed=5):
+def gradients_down_to_subnormal(dtype, steps, size=2 * kernels.BLOCK + 77, seed=5):
     """(steps, size) gradients whose sizes span 1e-25 to 10, plus two regions whose moments
     pass through the subnormal numbers (below ~1e-38 in float32) during the run: one where
     a tiny gradient stops after the first step (m decays by beta1 per step), and one where
@@ -155,11 +157,11 @@ def test_adam_rounds_betas_given_as_numpy_floats_like_python_floats():
 
 def test_the_environment_variable_turns_the_compiled_loop_off(monkeypatch):
     monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
-    compiled_adam_update.cache_clear()
+    compiled_adam_loop.cache_clear()
     try:
-        assert compiled_adam_update() is None
+        assert compiled_adam_loop() is None
     finally:
-        compiled_adam_update.cache_clear()  # look again, with the variable restored
+        compiled_adam_loop.cache_clear()  # look again, with the variable restored
 
 
 @pytest.mark.parametrize("compiled", ADAM_PATHS)
@@ -178,7 +180,7 @@ def test_adam_keeps_decaying_moments_out_of_the_subnormal_range(compiled):
     tiny, first_zero = np.finfo(np.float32).tiny, None
     for _ in range(1000):
         opt.step()
-        if opt.t % Adam.FLUSH_EVERY == 0:
+        if opt.t % kernels.FLUSH_EVERY == 0:
             assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any(), opt.t
             assert not ((opt.v != 0) & (opt.v < tiny)).any(), opt.t
             if first_zero is None and opt.m[0] == 0:

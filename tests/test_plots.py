@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from tinyvae import plots
+from tinyvae.tools import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -33,7 +33,7 @@ import numpy as np
 from tinyvae.core.backend import get_backend
 from tinyvae.tools import checkpoint
 from tinyvae.tools.checkpoint import describe
-from tinyvae.tools.cli import ctrl_c_stops_gently, given_args, run
+from tinyvae.tools.cli import INTERRUPTED, ctrl_c_stops_gently, given_args, run
 from tinyvae.tools.config import TrainConfig, check, to_dict
 from tinyvae.tools.data import Batches, load, seed_for
 from tinyvae.tools.evaluation import (
@@ -50,10 +50,10 @@ from tinyvae.tools.run_folder import (
     resumed_checkpoint,
     resumed_config,
     resumed_state,
-    stopped,
     write_metrics,
 )
 from tinyvae.tools.training import EVAL, check_parameters, make_model, make_optimizer, train_epoch
+
 
 def main(argv=None) -> int:
     given = given_args(argv)
@@ -189,6 +189,15 @@ def pictures_every(config) -> int:
     """Epochs between two sets of epoch pictures: --pictures-every, or when that is 0,
     about ten sets per run (every epoch for runs of up to 10 epochs)."""
     return config.pictures_every or -(-config.epochs // 10)  # ceil(epochs / 10)
+
+
+def stopped(folder, where: str) -> int:
+    print(
+        f"stopped {where}; checkpoint saved. Continue with: python -m tinyvae.train "
+        f"--out {folder} --resume",
+        file=sys.stderr,
+    )
+    return INTERRUPTED
 
 
 def log_line(r: dict, config, latent_dim: int) -> str:

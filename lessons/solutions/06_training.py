@@ -13,7 +13,7 @@ def adam_step(theta, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 
 def loss_parts(model, x, eps):
     """recon = mean over images of -log p(x|z), z = mu + sigma eps; kl = mean KL to N(0, I)."""
-    import tinyvae.distributions as dist
+    import tinyvae.core.distributions as dist
 
     mu, logvar = model.encode(x)  # (B, L) each
     z = dist.reparameterize(mu, logvar, eps)  # (B, L)

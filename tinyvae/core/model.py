@@ -27,12 +27,10 @@ from tinyvae.core import distributions as D
 from tinyvae.core.backend import array_module, get_backend
 from tinyvae.core.layers import MLP, sigmoid
 from tinyvae.core.params import FlatParameters
-from tinyvae.core.validation import check_input, check_labels
-
-OBJECTIVES = ("elbo", "iwae")
+from tinyvae.core.validation import check_architecture, check_call, check_latent, check_noise
 
 
-def elbo(log_px, mu, logvar, beta):
+def elbo(log_px, z, mu, logvar, beta):
     """The negative ELBO from log p(x|z) (K, B), and its gradients.
 
     Returns ``loss, parts, (d_log_px, d_mu, d_logvar, d_z)``: the derivatives of the loss
@@ -72,6 +70,9 @@ def iwae(log_px, z, mu, logvar, beta):
     return loss, parts, (-iw, None, d_logvar, d_z)
 
 
+OBJECTIVES = {"elbo": elbo, "iwae": iwae}  # what loss_and_grads(objective=...) takes
+
+
 class VAE:
     """A VAE whose every gradient is written by hand.
 
@@ -99,20 +100,11 @@ class VAE:
     def __init__(self, input_dim, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", backend="numpy", dtype="float32", seed=0, num_classes=0,
                  gaussian_logvar=None, init="pytorch"):  # fmt: skip
-        if likelihood not in D.LIKELIHOODS:
-            choices = ", ".join(D.LIKELIHOODS)
-            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {choices}")
-        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        hidden = tuple(int(h) for h in hidden)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden sizes must be positive integers, got {hidden}")
-        self.config = dict(input_dim=int(input_dim), hidden=list(hidden),
-                           latent_dim=int(latent_dim), likelihood=likelihood,
-                           activation=activation, dtype=str(dtype), seed=int(seed),
-                           num_classes=int(num_classes), gaussian_logvar=gaussian_logvar,
-                           init=init)  # fmt: skip
+        hidden = check_architecture(input_dim, hidden, latent_dim, likelihood, D.LIKELIHOODS)
+        self.config = dict(input_dim=int(input_dim), hidden=list(hidden), latent_dim=int(latent_dim),
+                           likelihood=likelihood, activation=activation, dtype=str(dtype),
+                           seed=int(seed), num_classes=int(num_classes),
+                           gaussian_logvar=gaussian_logvar, init=init)  # fmt: skip
         self.backend = get_backend(backend, dtype)
         self.xp, self.dtype = self.backend.xp, self.backend.dtype
         self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
@@ -168,9 +160,8 @@ class VAE:
         if self.likelihood == "bernoulli":  # one tanh per pixel for both (distributions.py)
             log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out, with_grad)
             return log_px, (d_out, None)
-        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(
-            self.config["gaussian_logvar"]
-        )
+        fixed = self.config["gaussian_logvar"]
+        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(fixed)
         log_px = D.gaussian_log_likelihood(x, out, logvar)
         return log_px, D.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
 
@@ -178,19 +169,7 @@ class VAE:
         """eps (K, B, L): as given ((B, L) means K = 1), or drawn from ``self.rng``."""
         if eps is None:
             return self.rng.standard_normal(shape, dtype=self.dtype)
-        eps = self.xp.asarray(eps, dtype=self.dtype)
-        if eps.shape == shape[1:]:
-            eps = eps[None]  # (B, L) -> (1, B, L)
-        if eps.shape != shape:
-            raise ValueError(f"eps must have shape {shape} (samples, batch, latent), got {eps.shape}")
-        return eps
-
-    def _checked(self, x, labels, x_input=None):
-        """The one place where inputs are checked; returns the labels on this backend."""
-        check_input(self, x, "x")
-        if x_input is not None:
-            check_input(self, x_input, "x_input")
-        return check_labels(self, labels, len(x))
+        return check_noise(self.xp.asarray(eps, dtype=self.dtype), shape)
 
     # --- the loss and its gradient --------------------------------------------------------
 
@@ -208,10 +187,8 @@ class VAE:
         ``{"recon": ..., "kl": ...}`` (their weighted sum is the ELBO loss), grads the same
         keys as ``parameters()``. With ``need_grad=False`` (see ``loss``) grads is None.
         """
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
         if validate:
-            labels = self._checked(x, labels, x_input)
+            labels = check_call(self, x, labels, x_input, objective, OBJECTIVES)
         xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
 
         # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D) -> log p(x|z).
@@ -221,10 +198,8 @@ class VAE:
         out = self._decode(z, labels)
         log_px, d_log_px_d = self._log_px(x, out, with_grad=need_grad)
         # The objective, forward then backward: the loss and its direct gradients.
-        if objective == "elbo":
-            loss, parts, (d_log_px, d_mu, d_logvar, d_z) = elbo(log_px, mu, logvar, beta)
-        else:
-            loss, parts, (d_log_px, d_mu, d_logvar, d_z) = iwae(log_px, z, mu, logvar, beta)
+        loss, parts, grads = OBJECTIVES[objective](log_px, z, mu, logvar, beta)
+        d_log_px, d_mu, d_logvar, d_z = grads
         if not need_grad:
             return loss, parts, None
 
@@ -262,15 +237,13 @@ class VAE:
 
     def encode(self, x, labels=None):
         """x (B, D) -> (mu, logvar), each (B, L): the approximate posterior q(z|x)."""
-        return self._encode(x, self._checked(x, labels))
+        return self._encode(x, check_call(self, x, labels))
 
     def decoder_output(self, z, labels=None):
         """z (B, L) -> (B, D) the decoder's raw output: Bernoulli logits or Gaussian means
         (what ``distributions.bernoulli_log_likelihood`` and friends take)."""
-        z = self.xp.asarray(z, dtype=self.dtype)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {z.shape}")
-        return self._decode(z[None], check_labels(self, labels, len(z)))[0]
+        z, labels = check_latent(self, z, labels)
+        return self._decode(z[None], labels)[0]
 
     def decode(self, z, labels=None):
         """z (B, L) -> (B, D) pixel probabilities (Bernoulli) or means (Gaussian)."""
@@ -297,13 +270,12 @@ class VAE:
         .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k
                   \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \qquad z_i \sim q(z \mid x)
 
-        (Burda et al. 2015), with the z drawn from ``rng`` (default ``self.rng``). The k
-        samples are decoded in chunks of at most ``max_rows`` rows and merged with
-        log-sum-exp, so memory stays bounded whatever k and B are. By default 1024 rows on
-        NumPy (a (1024, 784) float32 array is 3 MB and stays in the CPU cache; chunks of
-        16384 rows ran 2-4 times slower) and 16384 on CuPy (a GPU needs large arrays).
+        (Burda et al. 2015), z drawn from ``rng`` (default ``self.rng``). The k samples are
+        decoded in chunks of at most ``max_rows`` rows, merged with log-sum-exp, so memory
+        stays bounded. By default 1024 rows on NumPy (3 MB at D = 784: it stays in the CPU
+        cache; 16384 ran 2-4 times slower) and 16384 on CuPy (a GPU needs large arrays).
         """
-        labels, rng, L, k = self._checked(x, labels), rng or self.rng, self.latent_dim, int(k)
+        labels, rng, L, k = check_call(self, x, labels), rng or self.rng, self.latent_dim, int(k)
         max_rows = max_rows or (16384 if self.backend.name == "cupy" else 1024)
         per_image = max(1, max_rows // k)  # images per group
         results = []

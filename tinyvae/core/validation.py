@@ -2,6 +2,50 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+
+def check_architecture(input_dim, hidden, latent_dim, likelihood, likelihoods) -> tuple:
+    """A VAE's sizes are positive integers and its likelihood is known; returns ``hidden``
+    as a tuple of ints. Raises ValueError naming the argument."""
+    if likelihood not in likelihoods:
+        raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(likelihoods)}")
+    for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    hidden = tuple(int(h) for h in hidden)
+    if any(h < 1 for h in hidden):
+        raise ValueError(f"hidden sizes must be positive integers, got {hidden}")
+    return hidden
+
+
+def check_noise(eps, shape):
+    """eps of shape (K, B, L) = ``shape``, or (B, L) for K = 1 (returned as (1, B, L))."""
+    if eps.shape == shape[1:]:
+        eps = eps[None]
+    if eps.shape != shape:
+        raise ValueError(f"eps must have shape {shape} (samples, batch, latent), got {eps.shape}")
+    return eps
+
+
+def check_call(model, x, labels, x_input=None, objective="elbo", objectives=("elbo",)):
+    """Everything a model's method is given, checked in one place; returns the labels on
+    the model's backend (None for a model that is not conditional)."""
+    if objective not in objectives:
+        raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(objectives)}")
+    check_input(model, x, "x")
+    if x_input is not None:
+        check_input(model, x_input, "x_input")
+    return check_labels(model, labels, len(x))
+
+
+def check_latent(model, z, labels):
+    """z (B, L) for the decoder, as an array of the model's dtype, and its labels."""
+    z = model.xp.asarray(z, dtype=model.dtype)
+    if z.ndim != 2 or z.shape[1] != model.latent_dim:
+        raise ValueError(f"z must have shape (batch, {model.latent_dim}), got {z.shape}")
+    return z, check_labels(model, labels, len(z))
+
 
 def check_input(model, x, name: str = "x") -> None:
     """x must be a (B, D) floating array on the model's backend, finite, and in [0, 1]

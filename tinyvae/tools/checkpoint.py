@@ -173,7 +173,7 @@ def _meta(path, stored) -> dict:
     if meta.get("version") not in (1, VERSION):
         raise CheckpointError(
             f"{path}: checkpoint version {meta.get('version')!r}; this "
-            f"tinyvae reads version {VERSION}: use the tinyvae that wrote it"
+            f"tinyvae reads versions 1 and {VERSION}: use the tinyvae that wrote it"
         )
     for key in ("model", "param_shapes"):
         if key not in meta:
@@ -206,7 +206,8 @@ def _from_version_1(meta: dict) -> dict:
     flat buffer's order is the same, so renaming converts it."""
     def renamed(name):
         part, index, rest = name.split(".", 2) if name.count(".") == 2 else (name, "", "")
-        return f"{part}.{int(index) // 2}.{rest}" if index.isdigit() else name
+        whole = index.isascii() and index.isdigit()
+        return f"{part}.{int(index) // 2}.{rest}" if whole else name
 
     shapes = [[renamed(name), shape] for name, shape in meta["param_shapes"]]
     return meta | {"version": VERSION, "param_shapes": shapes}

@@ -8,7 +8,7 @@
     >>> x, y = next(batches.epoch(0))          # x (100, 64) of 0s and 1s, y (100,) int64
 
 Names: ``mnist`` (handwritten digits, 60,000 + 10,000 images of 28x28, downloaded once by
-:mod:`tinyvae.download`); ``fashion-mnist`` (clothing, same sizes; read from Debian's
+:mod:`tinyvae.tools.download`); ``fashion-mnist`` (clothing, same sizes; read from Debian's
 ``dataset-fashion-mnist`` package in /usr/share/datasets/fashion-mnist when installed, else
 downloaded); ``digits`` (1,797 images of 8x8, bundled, no network needed; a fixed split, no
 shuffling: the first 1,500 images train, the last 297 test). With ``data_dir=FOLDER`` any
@@ -184,7 +184,7 @@ class Batches:
     Parameters
     ----------
     x : (n, D) array in [0, 1];  y : (n,) integer labels
-    backend : a :class:`tinyvae.backend.Backend`
+    backend : a :class:`tinyvae.core.backend.Backend`
     batch_size : images per batch (the last one may be smaller unless ``drop_last``)
     seed : non-negative int
     shuffle : False keeps the stored order (for evaluation)

@@ -12,13 +12,11 @@ so the files of a run always agree with each other.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from tinyvae.errors import CheckpointError, UserError
 from tinyvae.tools import checkpoint
-from tinyvae.tools.cli import INTERRUPTED
 from tinyvae.tools.config import TrainConfig, check, flag, from_dict
 from tinyvae.tools.files import atomic_write
 from tinyvae.tools.training import PARTS
@@ -110,12 +108,3 @@ def resumed_config(saved, given: dict) -> TrainConfig:
                 "out, or start a new run in another --out"
             )
     return config
-
-
-def stopped(folder, where: str) -> int:
-    print(
-        f"stopped {where}; checkpoint saved. Continue with: python -m tinyvae.train "
-        f"--out {folder} --resume",
-        file=sys.stderr,
-    )
-    return INTERRUPTED

@@ -8,7 +8,7 @@
         test = evaluate_loss(model, test_x, test_y)                      # no updates
 
 Reproducibility: every random number of epoch ``e`` comes from generators seeded by
-``(seed, e)``: the batch order and binarization (in :class:`tinyvae.data.Batches`), and
+``(seed, e)``: the batch order and binarization (in :class:`tinyvae.tools.data.Batches`), and
 here the reparameterization noise and the input corruption. So a run resumed at epoch
 ``e`` (or at step ``s`` of it: the first ``s`` draws are replayed) continues bit for bit.
 
