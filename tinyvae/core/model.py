@@ -196,7 +196,7 @@ class VAE:
         eps = self._noise(eps, (K, B, L))
         z = D.reparameterize(mu, logvar, eps)
         out = self._decode(z, labels)
-        log_px, d_log_px_d = self._log_px(x, out, with_grad=need_grad)
+        log_px, likelihood_grads = self._log_px(x, out, with_grad=need_grad)
         # The objective, forward then backward: the loss and its direct gradients.
         loss, parts, grads = OBJECTIVES[objective](log_px, z, mu, logvar, beta)
         d_log_px, d_mu, d_logvar, d_z = grads
@@ -204,7 +204,7 @@ class VAE:
             return loss, parts, None
 
         # Backward through the likelihood: dLoss/dout = dLoss/dlog p * dlog p/dout, (K, B, D).
-        d_out, d_logvar_pixel = d_log_px_d
+        d_out, d_logvar_pixel = likelihood_grads
         if self.learn_logvar:  # the decoder's log-variance, summed over samples and batch: (D,)
             d_lv = (d_log_px * d_logvar_pixel).reshape(-1, self.input_dim).sum(0)
             self.flat.grads["decoder.logvar"][...] = d_lv

@@ -38,15 +38,8 @@ from tinyvae.tools.files import atomic_write, remove_stale_temporaries
 
 FORMAT, VERSION = "tinyvae-checkpoint", 2  # version 1 is read too, and converted
 #: model.config entries that fix the architecture (a checkpoint fits only a model that agrees)
-ARCHITECTURE = (
-    "input_dim",
-    "hidden",
-    "latent_dim",
-    "likelihood",
-    "activation",
-    "num_classes",
-    "gaussian_logvar",
-)
+ARCHITECTURE = ("input_dim", "hidden", "latent_dim", "likelihood", "activation", "num_classes",
+                "gaussian_logvar")  # fmt: skip
 
 
 @dataclass
@@ -113,22 +106,11 @@ def load(path) -> Checkpoint:
 
 
 #: What reading a damaged archive can raise, from zipfile, zlib and numpy's .npy parser.
-DAMAGE = (
-    OSError,
-    EOFError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    OverflowError,
-    MemoryError,
-    NotImplementedError,  # a zip member stored with a compression zipfile does not know
-    RuntimeError,  # an encrypted zip member
-    SyntaxError,  # a damaged .npy header dict
-    struct.error,
-    zipfile.BadZipFile,
-    zlib.error,
-)
+DAMAGE = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, OverflowError,
+          MemoryError, SyntaxError,  # SyntaxError: a damaged .npy header dict
+          NotImplementedError,  # a zip member stored with a compression zipfile does not know
+          RuntimeError,  # an encrypted zip member
+          struct.error, zipfile.BadZipFile, zlib.error)  # fmt: skip
 
 
 def _read_arrays(path) -> dict:
