@@ -43,8 +43,8 @@ STUB = "raise NotImplementedError  # your code here"  # the lessons' placeholder
 CHECK = re.compile(r"^\w+\.check_(\w+)\(", re.M)  # a top-level checker call: C.check_name(...)
 HIDDEN_TEST = (
     "### BEGIN HIDDEN TESTS\n"
-    "import grading  # fails this cell unless the checks above passed\n\n"
-    "grading.require_passed()\n"
+    "import grading  # fails this cell unless its {count} check(s) passed\n\n"
+    "grading.require_passed({count})\n"
     "### END HIDDEN TESTS"
 )
 CONFIG = '''\
@@ -149,7 +149,7 @@ def instructor_notebook(lesson, solutions):
             grade_id = owners[0][1].split(".")[0]
             cell.metadata["nbgrader"] = _metadata(grade_id, solution=True)
         elif checks:
-            cell.source = f"{cell.source.rstrip()}\n{HIDDEN_TEST}"
+            cell.source = f"{cell.source.rstrip()}\n{HIDDEN_TEST.format(count=len(checks))}"
             grade_id = "check_" + "_".join(checks)
             cell.metadata["nbgrader"] = _metadata(grade_id, grade=True, locked=True, points=len(checks))
     unused = [name for name in bodies if name not in used and name != "check_all"]
