@@ -107,6 +107,28 @@ def solution_bodies(path):
     return bodies
 
 
+def solution_imports(path):
+    """{name: the import line that binds it} for the top-level imports of a solutions file."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            line = ast.unparse(node)
+            for alias in node.names:
+                found[(alias.asname or alias.name).split(".")[0]] = line
+    return found
+
+
+def with_imports(body, imports, lesson_code):
+    """``body`` preceded by the imports it uses that the lesson's code does not make."""
+    needed = [
+        line
+        for name, line in imports.items()
+        if re.search(rf"\b{name}\b", body)
+        and not re.search(rf"^(import|from|def|class)\b[^\n]*\b{name}\b", lesson_code, re.M)
+    ]
+    return "\n".join(sorted(set(needed)) + [body]) if needed else body
+
+
 def stub_owners(source):
     """For each line of ``source`` that is the stub: (line index, "name" or "Class.method")."""
     owners = []
@@ -130,6 +152,8 @@ def instructor_notebook(lesson, solutions):
     """The lesson in nbgrader's markup, with the bodies from ``solutions`` filled in."""
     nb = split_exercise_cells(nbformat.read(lesson, as_version=4))
     bodies = solution_bodies(solutions)
+    imports = solution_imports(solutions)
+    lesson_code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     used = set()
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -142,7 +166,7 @@ def instructor_notebook(lesson, solutions):
                 if name not in bodies:
                     raise SystemExit(f"{solutions.name} has no solution for {name} ({lesson.name})")
                 indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
-                body = textwrap.indent(bodies[name], indent)
+                body = textwrap.indent(with_imports(bodies[name], imports, lesson_code), indent)
                 lines[index : index + 1] = [f"{indent}### BEGIN SOLUTION", body, f"{indent}### END SOLUTION"]
                 used.add(name)
             cell.source = "\n".join(lines)

@@ -8,6 +8,7 @@ The nbgrader tests need the ``[course]`` extra and skip without it (CI installs 
 import copy
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def test_every_lesson_has_its_solutions_and_an_instructor_notebook(tmp_path):
         source = "\n".join(c.source for c in lesson.cells)
         assert points == len(build.CHECK.findall(source)), path.name  # one point per check
         assert (path.parent / "lesson_utils.py").is_file() and (path.parent / "grading.py").is_file()
+
+
+def test_instructor_notebooks_use_no_undefined_name(tmp_path):
+    """A solution body that needs an import the lesson lacks gets it (ruff's F821 checks)."""
+    notebooks = [str(p) for p in build.build(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F821", *notebooks],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_solution_missing_from_the_solutions_file_is_named(tmp_path):
