@@ -98,7 +98,11 @@ def solution_bodies(path):
                 visit(child, f"{prefix}{child.name}.")
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 body = child.body
-                if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if (
+                    body
+                    and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                ):
                     body = body[1:]  # the docstring: the lesson has its own
                 text = "\n".join(lines[body[0].lineno - 1 : child.end_lineno])
                 bodies[prefix + child.name] = textwrap.dedent(text)
@@ -167,7 +171,11 @@ def instructor_notebook(lesson, solutions):
                     raise SystemExit(f"{solutions.name} has no solution for {name} ({lesson.name})")
                 indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
                 body = textwrap.indent(with_imports(bodies[name], imports, lesson_code), indent)
-                lines[index : index + 1] = [f"{indent}### BEGIN SOLUTION", body, f"{indent}### END SOLUTION"]
+                lines[index : index + 1] = [
+                    f"{indent}### BEGIN SOLUTION",
+                    body,
+                    f"{indent}### END SOLUTION",
+                ]
                 used.add(name)
             cell.source = "\n".join(lines)
             grade_id = owners[0][1].split(".")[0]
@@ -175,10 +183,14 @@ def instructor_notebook(lesson, solutions):
         elif checks:
             cell.source = f"{cell.source.rstrip()}\n{HIDDEN_TEST.format(count=len(checks))}"
             grade_id = "check_" + "_".join(checks)
-            cell.metadata["nbgrader"] = _metadata(grade_id, grade=True, locked=True, points=len(checks))
+            cell.metadata["nbgrader"] = _metadata(
+                grade_id, grade=True, locked=True, points=len(checks)
+            )
     unused = [name for name in bodies if name not in used and name != "check_all"]
     if unused:
-        raise SystemExit(f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}")
+        raise SystemExit(
+            f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}"
+        )
     return nb
 
 

@@ -34,13 +34,17 @@ def _grade_id(cell):
 
 
 def _defines(cell, name):
-    return cell.cell_type == "code" and re.search(rf"^(def|class) {re.escape(name)}\b", cell.source, re.M)
+    return cell.cell_type == "code" and re.search(
+        rf"^(def|class) {re.escape(name)}\b", cell.source, re.M
+    )
 
 
 def repair(submitted, release):
     """The submitted notebook with the release's grading metadata restored (a new notebook)."""
     nb = copy.deepcopy(submitted)
-    answers = {_grade_id(c): c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    answers = {
+        _grade_id(c): c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")
+    }
     checks = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
     check_ids = {_grade_id(c) for c in checks}
     nb.cells = [c for c in nb.cells if _grade_id(c) not in check_ids]  # put back below
@@ -60,7 +64,11 @@ def repair(submitted, release):
         before = [c for c in release.cells[: release.cells.index(check)] if _grade_id(c) in answers]
         anchor = _grade_id(before[-1]) if before else None
         position = next(
-            (i + 1 for i, c in reversed(list(enumerate(nb.cells))) if anchor and _grade_id(c) == anchor),
+            (
+                i + 1
+                for i, c in reversed(list(enumerate(nb.cells)))
+                if anchor and _grade_id(c) == anchor
+            ),
             len(nb.cells),
         )
         nb.cells.insert(position, copy.deepcopy(check))

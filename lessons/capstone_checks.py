@@ -126,10 +126,14 @@ def check_sigmoid_logit_grad(fn, strict=False):
                     "(sigma(a) - x is the gradient of the loss, -log p).",
                     lambda g: -g,
                 ),
-                ("the wrong sigma: sigma(a) = 1 / (1 + e^(-a)), not 1 / (1 + e^a).",
-                 lambda g: x - (1 - sigma(g))),  # fmt: skip
-                ("d/da softplus(a) is sigma(a), with no extra factor sigma(a)(1 - sigma(a)).",
-                 lambda g: g * sigma(g) * (1 - sigma(g))),  # fmt: skip
+                (
+                    "the wrong sigma: sigma(a) = 1 / (1 + e^(-a)), not 1 / (1 + e^a).",
+                    lambda g: x - (1 - sigma(g)),
+                ),  # fmt: skip
+                (
+                    "d/da softplus(a) is sigma(a), with no extra factor sigma(a)(1 - sigma(a)).",
+                    lambda g: g * sigma(g) * (1 - sigma(g)),
+                ),  # fmt: skip
                 ("the derivative of x a is x: it is missing.", lambda g: g - x),
                 ("d/da softplus(a) = e^a / (1 + e^a) = sigma(a), not a.", lambda g: x - a),
             ],
@@ -148,7 +152,7 @@ def check_linear_backward(fn, strict=False):
             X, W, b = rng.standard_normal((*lead, 3)), rng.standard_normal((3, 2)), rng.random(2)
             G = rng.standard_normal((*lead, 2))  # dY of the loss sum(Y * G)
             out = expect_tuple(fn(X.copy(), W.copy(), G.copy()), ("dX", "dW", "db"))
-            loss = lambda: ((X @ W + b) * G).sum()
+            loss = lambda X=X, W=W, b=b, G=G: ((X @ W + b) * G).sum()  # perturbed in place
             rows = int(np.prod(lead))
             where = f"with X of shape {X.shape}"
             for got, array, name in ((out[1], W, "dW"), (out[2], b, "db"), (out[0], X, "dX")):
@@ -157,8 +161,9 @@ def check_linear_backward(fn, strict=False):
                         f"{name} has shape {np.shape(got)} {where}; it must have the shape "
                         f"of what it differentiates, {array.shape}: sum over every leading axis."
                     )
-                mean = f"a mean over the {rows} rows where the chain rule sums them: every row uses {name[1:]}."
-                judge(got, loss, array, f"{name} ({where})", [(mean, lambda g: g / rows)])
+                mean = (f"a mean over the {rows} rows where the chain rule sums them: "
+                        f"every row uses {name[1:]}.")  # fmt: skip
+                judge(got, loss, array, f"{name} ({where})", [(mean, lambda g, n=rows: g / n)])
 
     run_check("linear_backward", test, strict)
 
@@ -179,8 +184,10 @@ def check_tanh_backward(fn, strict=False):
             "dX",
             [
                 ("tanh'(x) = 1 - tanh(x)^2 = 1 - Y^2, not 1 - Y.", lambda g: G * (1 - Y)),
-                ("Y is already tanh(X): the derivative is 1 - Y^2, not 1 - tanh(Y)^2.",
-                 lambda g: G * (1 - np.tanh(Y) ** 2)),  # fmt: skip
+                (
+                    "Y is already tanh(X): the derivative is 1 - Y^2, not 1 - tanh(Y)^2.",
+                    lambda g: G * (1 - np.tanh(Y) ** 2),
+                ),  # fmt: skip
                 ("multiply by dY: the chain rule.", lambda g: 1 - Y**2),
             ],
         )
@@ -277,12 +284,16 @@ def check_reparameterize_backward(fn, strict=False):
             logvar,
             "dlogvar",
             [
-                ("the wrong sigma: sigma = e^(logvar / 2), the standard deviation; you "
-                 "differentiated e^logvar eps, as if e^logvar were it.",
-                 lambda g: g * 2 * sigma),  # fmt: skip
+                (
+                    "the wrong sigma: sigma = e^(logvar / 2), the standard deviation; you "
+                    "differentiated e^logvar eps, as if e^logvar were it.",
+                    lambda g: g * 2 * sigma,
+                ),  # fmt: skip
                 ("d/dl e^(l/2) = e^(l/2) / 2: the 1/2 is missing.", lambda g: 2 * g),
-                ("d z / d logvar is e^(logvar/2) eps / 2: the factor sigma is missing.",
-                 lambda g: g / sigma),  # fmt: skip
+                (
+                    "d z / d logvar is e^(logvar/2) eps / 2: the factor sigma is missing.",
+                    lambda g: g / sigma,
+                ),  # fmt: skip
             ],
         )
 
@@ -311,8 +322,10 @@ def check_kl_backward(fn, strict=False):
                 no_mean,
                 no_beta,
                 ("KL = 1/2 (e^l + mu^2 - 1 - l): the 1/2 is missing.", lambda g: 2 * g),
-                ("the -l term has a derivative too: d/dl (e^l - l) = e^l - 1.",
-                 lambda g: g + beta / (2 * B)),  # fmt: skip
+                (
+                    "the -l term has a derivative too: d/dl (e^l - l) = e^l - 1.",
+                    lambda g: g + beta / (2 * B),
+                ),  # fmt: skip
             ],
         )
 

@@ -39,14 +39,26 @@ def test_every_lesson_has_its_solutions_and_an_instructor_notebook(tmp_path):
         lesson = nbformat.read(ROOT / "lessons" / path.name, as_version=4)
         source = "\n".join(c.source for c in lesson.cells)
         assert points == len(build.CHECK.findall(source)), path.name  # one point per check
-        assert (path.parent / "lesson_utils.py").is_file() and (path.parent / "grading.py").is_file()
+        assert (path.parent / "lesson_utils.py").is_file() and (
+            path.parent / "grading.py"
+        ).is_file()
 
 
 def test_instructor_notebooks_use_no_undefined_name(tmp_path):
     """A solution body that needs an import the lesson lacks gets it (ruff's F821 checks)."""
     notebooks = [str(p) for p in build.build(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F821", *notebooks],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "F821",
+            *notebooks,
+        ],
         capture_output=True,
         text=True,
     )
@@ -148,7 +160,9 @@ def test_autograder_gives_the_capstone_solutions_full_marks_and_a_blank_one_none
 
     graded = course[0] / "autograded"
     name = f"{AUTOGRADED}.ipynb"
-    text = {s: _outputs(nbformat.read(graded / s / AUTOGRADED / name, as_version=4)) for s in scores}
+    text = {
+        s: _outputs(nbformat.read(graded / s / AUTOGRADED / name, as_version=4)) for s in scores
+    }
     assert "your gradients" in text["solved"] and "9 of 9 exercises correct" in text["solved"]
     assert "only the library's run is shown" in text["blank"]  # the blank one fails cleanly:
     errors = re.findall(r"ERROR (\w+)", text["blank"])  # only its checker cells raise
@@ -192,7 +206,14 @@ def test_repair_keeps_the_students_cells_and_restores_the_grading_ones(course):
     assert sorted(filter(None, ids)) == sorted(
         filter(None, (c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells))
     )
-    graded = next(c for c in fixed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == answer.metadata.nbgrader.grade_id)
+    graded = next(
+        c
+        for c in fixed.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == answer.metadata.nbgrader.grade_id
+    )
     assert "my second try" in graded.source  # the last definition is the answer graded
-    assert ids.index(checker.metadata.nbgrader.grade_id) == ids.index(answer.metadata.nbgrader.grade_id) + 1
+    assert (
+        ids.index(checker.metadata.nbgrader.grade_id)
+        == ids.index(answer.metadata.nbgrader.grade_id) + 1
+    )
     assert len({c.id for c in fixed.cells}) == len(fixed.cells)

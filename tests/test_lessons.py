@@ -307,7 +307,9 @@ def test_every_checker_has_a_mistake_test():
 
 # --- the capstone: each typical mistake, planted in the solutions, is named by the check ----
 
-CAPSTONE = runpy.run_path(str(ROOT / "course" / "solutions" / "11_capstone.py"), run_name="solutions")
+CAPSTONE = runpy.run_path(
+    str(ROOT / "course" / "solutions" / "11_capstone.py"), run_name="solutions"
+)
 sig = lambda a: 1 / (1 + np.exp(-a))
 
 
@@ -337,8 +339,14 @@ PLANTED = {  # checker -> [(the solution with one mistake planted, words the ver
         (lambda x, a: (x - sig(a)) * sig(a) * (1 - sig(a)), "no extra factor"),
     ],
     C11.check_linear_backward: [
-        (lambda X, W, dY: (dY @ W.T, X.reshape(-1, 3).T @ dY.reshape(-1, 2), dY.reshape(-1, 2).mean(0)),
-         "a mean over the 4 rows where the chain rule sums"),  # fmt: skip
+        (
+            lambda X, W, dY: (
+                dY @ W.T,
+                X.reshape(-1, 3).T @ dY.reshape(-1, 2),
+                dY.reshape(-1, 2).mean(0),
+            ),
+            "a mean over the 4 rows where the chain rule sums",
+        ),  # fmt: skip
         (lambda X, W, dY: (dY @ W.T, X.T @ dY, dY.sum(0)), "shape"),
     ],
     C11.check_tanh_backward: [(lambda Y, dY: dY * (1 - Y), "1 - Y^2, not 1 - Y")],
@@ -348,32 +356,51 @@ PLANTED = {  # checker -> [(the solution with one mistake planted, words the ver
         (lambda x, a: (sig(a) - x) / a.shape[0], "a missing 1/B"),
     ],
     C11.check_decoder_backward: [
-        (lambda d, cache, p: (CAPSTONE["decoder_backward"](d, cache, p)[0],
-                              {k: -v for k, v in CAPSTONE["decoder_backward"](d, cache, p)[1].items()}),
-         "decoder.1.W: the sign is flipped"),  # fmt: skip
+        (
+            lambda d, cache, p: (
+                CAPSTONE["decoder_backward"](d, cache, p)[0],
+                {k: -v for k, v in CAPSTONE["decoder_backward"](d, cache, p)[1].items()},
+            ),
+            "decoder.1.W: the sign is flipped",
+        ),  # fmt: skip
     ],
     C11.check_reparameterize_backward: [
-        (lambda dz, mu, lv, eps: (dz.sum(0), (dz * np.exp(0.5 * lv) * eps).sum(0)), "1/2 is missing"),
+        (
+            lambda dz, mu, lv, eps: (dz.sum(0), (dz * np.exp(0.5 * lv) * eps).sum(0)),
+            "1/2 is missing",
+        ),
         (lambda dz, mu, lv, eps: (dz.sum(0), (dz * np.exp(lv) * eps).sum(0)), "the wrong sigma"),
-        (lambda dz, mu, lv, eps: (dz.mean(0), (dz * 0.5 * np.exp(0.5 * lv) * eps).sum(0)),
-         "contributions add up; sum them"),  # fmt: skip
+        (
+            lambda dz, mu, lv, eps: (dz.mean(0), (dz * 0.5 * np.exp(0.5 * lv) * eps).sum(0)),
+            "contributions add up; sum them",
+        ),  # fmt: skip
     ],
     C11.check_kl_backward: [
         (lambda mu, lv, beta: (beta * mu, beta * 0.5 * (np.exp(lv) - 1)), "a missing 1/B"),
-        (lambda mu, lv, beta: (beta * mu / len(mu), beta * (np.exp(lv) - 1) / len(mu)),
-         "the 1/2 is missing"),  # fmt: skip
+        (
+            lambda mu, lv, beta: (beta * mu / len(mu), beta * (np.exp(lv) - 1) / len(mu)),
+            "the 1/2 is missing",
+        ),  # fmt: skip
         (lambda mu, lv, beta: (mu / len(mu), 0.5 * (np.exp(lv) - 1) / len(mu)), "beta is missing"),
     ],
     C11.check_encoder_backward: [
-        (lambda d, cache, p: {k: v for k, v in CAPSTONE["encoder_backward"](d, cache, p).items()
-                              if k != "encoder.0.b"}, "no encoder.0.b"),  # fmt: skip
+        (
+            lambda d, cache, p: {
+                k: v
+                for k, v in CAPSTONE["encoder_backward"](d, cache, p).items()
+                if k != "encoder.0.b"
+            },
+            "no encoder.0.b",
+        ),  # fmt: skip
     ],
     C11.check_loss_and_grads: [
         (whole_model(kl_factor=C11.B), "KL term's part is wrong"),
         (whole_model(kl_factor=C11.B), "a missing 1/B"),
         (whole_model(kl_factor=0.0), "never reached it"),
-        (whole_model(dlogvar_of=lambda dz, lv, eps: (dz * np.exp(0.5 * lv) * eps).sum(0)),
-         "even with beta = 0"),  # fmt: skip
+        (
+            whole_model(dlogvar_of=lambda dz, lv, eps: (dz * np.exp(0.5 * lv) * eps).sum(0)),
+            "even with beta = 0",
+        ),  # fmt: skip
     ],
 }
 
@@ -381,7 +408,11 @@ PLANTED = {  # checker -> [(the solution with one mistake planted, words the ver
 @pytest.mark.parametrize(
     "checker, planted, words",
     [(c, p, w) for c, cases in PLANTED.items() for p, w in cases],
-    ids=lambda v: v.__name__ if callable(v) and hasattr(v, "__name__") and v.__name__.startswith("check") else "",
+    ids=lambda v: (
+        v.__name__
+        if callable(v) and hasattr(v, "__name__") and v.__name__.startswith("check")
+        else ""
+    ),
 )
 def test_capstone_checks_name_each_planted_mistake(checker, planted, words, capsys):
     checker(planted)
@@ -407,7 +438,10 @@ def test_feedback_does_not_reveal_the_expected_values():
     for got, words in (
         (-want, "wrong sign"),
         (2 * want, "2 times what it should be"),
-        (want + np.array([[0, 0], [0, 1.0]]), "25% of its elements differ, the first at index (1, 1)"),
+        (
+            want + np.array([[0, 0], [0, 1.0]]),
+            "25% of its elements differ, the first at index (1, 1)",
+        ),
     ):
         with pytest.raises(grading.Wrong) as caught:
             grading.expect_close(got, want, "dW")
@@ -417,7 +451,9 @@ def test_feedback_does_not_reveal_the_expected_values():
 
 
 def test_a_tuple_of_the_wrong_length_is_counted():
-    with pytest.raises(grading.Wrong, match=r"a tuple of 2, \(dmu, dlogvar\); got a tuple of 3 items"):
+    with pytest.raises(
+        grading.Wrong, match=r"a tuple of 2, \(dmu, dlogvar\); got a tuple of 3 items"
+    ):
         grading.expect_tuple((1, 2, 3), ("dmu", "dlogvar"))
     with pytest.raises(grading.Wrong, match="returned None"):
         grading.expect_tuple(None, ("dmu", "dlogvar"))
@@ -425,11 +461,16 @@ def test_a_tuple_of_the_wrong_length_is_counted():
 
 def test_a_crash_in_the_students_code_shows_its_line(tmp_path, capsys):
     student = tmp_path / "student_cell.py"
-    student.write_text("def toy_posterior(x, w, s):\n    scale = w * 2.0\n    return 1 / (s - s), scale\n")
+    student.write_text(
+        "def toy_posterior(x, w, s):\n    scale = w * 2.0\n    return 1 / (s - s), scale\n"
+    )
     namespace = runpy.run_path(str(student))
     C.check_toy_posterior(namespace["toy_posterior"])
     verdict = capsys.readouterr().out
-    assert "ZeroDivisionError" in verdict and "line 3 of student_cell.py: `return 1 / (s - s), scale`" in verdict, verdict
+    assert (
+        "ZeroDivisionError" in verdict
+        and "line 3 of student_cell.py: `return 1 / (s - s), scale`" in verdict
+    ), verdict
 
 
 def test_the_score_summary_counts_each_exercise_of_the_lesson(capsys):
