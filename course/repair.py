@@ -15,7 +15,8 @@ For each ``submitted/<student>/<assignment>/<lesson>.ipynb`` it
 * puts back every checker cell that is missing, right after the answer it checks, and
   drops the copies of a checker cell (nbgrader restores the checkers' text anyway).
 
-The original is kept beside it as ``<lesson>.ipynb.orig``.
+The original is kept as ``originals/<student>/<assignment>/<lesson>.ipynb`` (nbgrader does
+not look there); run again on a repaired notebook, it starts over from that copy.
 """
 
 from __future__ import annotations
@@ -78,17 +79,24 @@ def repair(submitted, release):
 
 
 def repair_course(course_dir, assignment):
-    """Repair every submission of ``assignment`` in place (originals kept as .orig)."""
+    """Repair every submission of ``assignment`` in place (originals kept in originals/)."""
     course_dir = Path(course_dir)
     release_dir = course_dir / "release" / assignment
     done = []
     for release_path in sorted(release_dir.glob("*.ipynb")):
         release = nbformat.read(release_path, as_version=4)
         for path in sorted((course_dir / "submitted").glob(f"*/{assignment}/{release_path.name}")):
-            backup = path.with_name(path.name + ".orig")
-            if not backup.exists():
+            student = path.parents[1].name
+            backup = course_dir / "originals" / student / assignment / path.name
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            submitted = nbformat.read(path, as_version=4)
+            if submitted.metadata.get("repaired_by") == "course/repair.py":
+                submitted = nbformat.read(backup, as_version=4)  # run twice: start over
+            else:  # a new submission
                 shutil.copy2(path, backup)
-            nbformat.write(repair(nbformat.read(backup, as_version=4), release), path)
+            repaired = repair(submitted, release)
+            repaired.metadata["repaired_by"] = "course/repair.py"
+            nbformat.write(repaired, path)
             done.append(path)
             print(f"repaired {path}")
     return done
