@@ -16,6 +16,7 @@ import tracemalloc
 import numpy as np
 from lesson_utils import (
     Wrong,
+    exercise,
     expect_array,
     expect_close,
     expect_tuple,
@@ -44,6 +45,7 @@ def adam_reference(theta, g, m, v, t, lr, beta1, beta2, eps, correct=True):
     return theta - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
+@exercise(6, "adam_step")
 def check_adam_step(fn, strict=False):
     """``fn(theta, g, m, v, t, lr, beta1, beta2, eps) -> (theta, m, v)``: one Adam step."""
 
@@ -104,6 +106,7 @@ def check_adam_step(fn, strict=False):
     run_check("adam_step", test, strict)
 
 
+@exercise(6, "loss_parts")
 def check_loss_parts(fn, strict=False):
     """``fn(model, x, eps) -> (recon, kl)``: the two parts of the loss, averaged over the batch."""
 
@@ -153,6 +156,7 @@ def ema_reference(values, beta, correct=True):
     return np.array(out)
 
 
+@exercise(6, "debiased_ema")
 def check_debiased_ema(fn, strict=False):
     """``fn(values (T,), beta) -> (T,)``: the bias-corrected exponential moving average."""
 
@@ -193,6 +197,7 @@ def check_debiased_ema(fn, strict=False):
 # --- Lesson 7: the latent space -----------------------------------------------------------
 
 
+@exercise(7, "aggregate_moments")
 def check_aggregate_moments(fn, strict=False):
     """``fn(mu (n, L), logvar (n, L)) -> (mean (L,), cov (L, L))`` of the aggregate posterior."""
 
@@ -236,6 +241,7 @@ def slerp_reference(a, b, t):
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / math.sin(omega)
 
 
+@exercise(7, "slerp")
 def check_slerp(fn, strict=False):
     """``fn(a (L,), b (L,), t (T,)) -> (T, L)``: spherical interpolation."""
 
@@ -265,6 +271,7 @@ def check_slerp(fn, strict=False):
     run_check("slerp", test, strict)
 
 
+@exercise(7, "mask_corrupt")
 def check_mask_corrupt(fn, strict=False):
     """``fn(x (B, D), p, rng) -> (B, D)``: each pixel set to 0 with probability p."""
 
@@ -318,6 +325,7 @@ class _FakeDevice:
         self.pending = 0.0
 
 
+@exercise(8, "median_time")
 def check_median_time(fn, strict=False):
     """``fn(f, repeats, warmup, clock, sync) -> seconds``: the median time of one call of f."""
 
@@ -369,6 +377,7 @@ def check_median_time(fn, strict=False):
     run_check("median_time", test, strict)
 
 
+@exercise(8, "sgd_step_inplace")
 def check_sgd_step_inplace(fn, strict=False):
     """``fn(theta, g, lr, scratch)``: theta -= lr * g, in place, allocating nothing."""
 
@@ -403,6 +412,7 @@ def check_sgd_step_inplace(fn, strict=False):
     run_check("sgd_step_inplace", test, strict)
 
 
+@exercise(8, "flat_views")
 def check_flat_views(fn, strict=False):
     """``fn(shapes {name: shape}, dtype) -> (buffer (P,), views {name: array})``."""
 
@@ -445,6 +455,7 @@ def check_flat_views(fn, strict=False):
 # --- Lesson 9: beyond ---------------------------------------------------------------------
 
 
+@exercise(9, "one_hot_inputs")
 def check_one_hot_inputs(fn, strict=False):
     """``fn(x (B, n), labels (B,), num_classes) -> (B, n + num_classes)``: x, then one-hot labels."""
 
@@ -475,6 +486,7 @@ def check_one_hot_inputs(fn, strict=False):
     run_check("one_hot_inputs", test, strict)
 
 
+@exercise(9, "count_active_units")
 def check_count_active_units(fn, strict=False):
     """``fn(mu (n, L), threshold) -> int``: units whose posterior mean varies across images."""
 
@@ -500,7 +512,8 @@ def check_count_active_units(fn, strict=False):
             )
         if got != want:
             raise Wrong(
-                f"{want} of the 8 units have Var over images of mu > 0.01; you counted {got}."
+                f"you counted {got} units with Var over images of mu > 0.01, which is not "
+                "right: count every unit whose variance across the images exceeds it."
             )
         if int(fn(mu.copy(), 0.1)) != int((mu.var(axis=0) > 0.1).sum()):
             raise Wrong("use the threshold argument instead of a fixed 0.01.")
@@ -508,6 +521,7 @@ def check_count_active_units(fn, strict=False):
     run_check("count_active_units", test, strict)
 
 
+@exercise(9, "importance_weights")
 def check_importance_weights(fn, strict=False):
     """``fn(log_w (K, B)) -> (K, B)``: normalised importance weights, each column sums to 1."""
 

@@ -1,9 +1,11 @@
 """The lessons: every notebook runs top to bottom in a real kernel, offline, in quick mode;
 committed notebooks carry no outputs; every exercise checker accepts its solution, rejects a
-typical mistake, and reports an untouched exercise as "not attempted"."""
+typical mistake without giving the answer away, and reports an untouched exercise as "not
+attempted"; the capstone's gradient checks name each typical mistake planted in its solution."""
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 import time
@@ -16,11 +18,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
-SOLUTIONS = sorted((LESSONS / "solutions").glob("[0-9][0-9]_*.py"))
+SOLUTIONS = sorted((ROOT / "course" / "solutions").glob("[0-9][0-9]_*.py"))
 CELL_TIMEOUT = 300  # seconds for any one cell
 NOTEBOOK_BUDGET = 120  # seconds for a whole lesson in quick mode; each takes under 15 today
 
-sys.path.insert(0, str(LESSONS))
+sys.path[:0] = [str(LESSONS), str(ROOT / "course" / "solutions")]  # the checkers, _path
+import capstone_checks as C11  # noqa: E402  (lesson 11)
+import grading  # noqa: E402
 import lesson_checks as C  # noqa: E402
 import lesson_checks_more as C2  # noqa: E402  (the checkers of lessons 6-9)
 import lesson_utils as U  # noqa: E402
@@ -63,8 +67,9 @@ def test_lesson_runs_top_to_bottom_in_quick_mode(path, monkeypatch):
     assert "Lesson mode 'quick'" in text and "data set 'digits'" in text
     figures = sum("image/png" in o.get("data", {}) for o in outputs)
     assert figures >= 2, f"{path.name} drew {figures} figures"
-    attempts = text.count("not attempted yet")
+    attempts = len(re.findall(r"^\[ \] ", text, re.M))  # one "[ ] name: not attempted" per check
     assert attempts == len(re.findall(r"C\.check_\w+\(", _code(nb))), text[-2000:]
+    assert re.search(r"Lesson \d+: 0 of \d+ exercises correct", text), "no score summary"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
@@ -79,7 +84,7 @@ def test_solutions_pass_their_checkers(path, monkeypatch):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_lesson_checks_the_exercises_its_solutions_solve(path):
-    solution = LESSONS / "solutions" / f"{path.stem}.py"
+    solution = ROOT / "course" / "solutions" / f"{path.stem}.py"
     assert solution.is_file(), f"no solutions file {solution.relative_to(ROOT)}"
     in_lesson = set(re.findall(r"C\.(check_\w+)\(", _code(nbformat.read(path, as_version=4))))
     in_solution = set(re.findall(r"C\.(check_\w+)\(", solution.read_text()))
@@ -145,7 +150,9 @@ def test_without_mnist_the_full_mode_says_so_and_falls_back(monkeypatch, capsys,
     monkeypatch.setitem(U.SYSTEM_DIRS, "fashion-mnist", tmp_path / "absent")  # nor Fashion-MNIST
     data = U.load_data(U.Settings("full", "mnist", 1, 1, 1, 1))
     assert data.name == "digits"
-    assert "NOTE: mnist could not be loaded (could not download" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOTE: mnist could not be loaded: could not download" in out
+    assert "--data-dir" not in out and "tinyvae.load('mnist')" in out  # notebook language
 
 
 # --- the checkers ------------------------------------------------------------------------
@@ -296,3 +303,183 @@ def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
 def test_every_checker_has_a_mistake_test():
     checkers = {getattr(M, n) for M in (C, C2) for n in dir(M) if n.startswith("check_")}
     assert checkers == set(MISTAKES)
+
+
+# --- the capstone: each typical mistake, planted in the solutions, is named by the check ----
+
+CAPSTONE = runpy.run_path(
+    str(ROOT / "course" / "solutions" / "11_capstone.py"), run_name="solutions"
+)
+sig = lambda a: 1 / (1 + np.exp(-a))
+
+
+def whole_model(kl_factor=1.0, dlogvar_of=None):
+    """The solution's loss_and_grads with its KL gradient scaled, or its reparameterization's
+    dlogvar computed by ``dlogvar_of(dz, logvar, eps)``."""
+    S = CAPSTONE
+
+    def loss_and_grads(params, x, eps, beta=1.0):
+        loss, cache = S["forward"](params, x, eps, beta)
+        dz, grads = S["decoder_backward"](S["recon_backward"](x, cache["logits"]), cache, params)
+        dmu, dlogvar = S["reparameterize_backward"](dz, cache["mu"], cache["logvar"], eps)
+        if dlogvar_of is not None:
+            dlogvar = dlogvar_of(dz, cache["logvar"], eps)
+        kl_mu, kl_logvar = S["kl_backward"](cache["mu"], cache["logvar"], beta)
+        d_stats = np.concatenate([dmu + kl_factor * kl_mu, dlogvar + kl_factor * kl_logvar], 1)
+        grads.update(S["encoder_backward"](d_stats, cache, params))
+        return loss, grads
+
+    return loss_and_grads
+
+
+PLANTED = {  # checker -> [(the solution with one mistake planted, words the verdict must hold)]
+    C11.check_sigmoid_logit_grad: [
+        (lambda x, a: sig(a) - x, "sign is flipped"),
+        (lambda x, a: x - 1 / (1 + np.exp(a)), "the wrong sigma"),
+        (lambda x, a: (x - sig(a)) * sig(a) * (1 - sig(a)), "no extra factor"),
+    ],
+    C11.check_linear_backward: [
+        (
+            lambda X, W, dY: (
+                dY @ W.T,
+                X.reshape(-1, 3).T @ dY.reshape(-1, 2),
+                dY.reshape(-1, 2).mean(0),
+            ),
+            "a mean over the 4 rows where the chain rule sums",
+        ),  # fmt: skip
+        (lambda X, W, dY: (dY @ W.T, X.T @ dY, dY.sum(0)), "shape"),
+    ],
+    C11.check_tanh_backward: [(lambda Y, dY: dY * (1 - Y), "1 - Y^2, not 1 - Y")],
+    C11.check_recon_backward: [
+        (lambda x, a: (sig(a) - x) / a.shape[1], "samples are not averaged"),
+        (lambda x, a: (x - sig(a)) / (a.shape[0] * a.shape[1]), "sign is flipped"),
+        (lambda x, a: (sig(a) - x) / a.shape[0], "a missing 1/B"),
+    ],
+    C11.check_decoder_backward: [
+        (
+            lambda d, cache, p: (
+                CAPSTONE["decoder_backward"](d, cache, p)[0],
+                {k: -v for k, v in CAPSTONE["decoder_backward"](d, cache, p)[1].items()},
+            ),
+            "decoder.1.W: the sign is flipped",
+        ),  # fmt: skip
+    ],
+    C11.check_reparameterize_backward: [
+        (
+            lambda dz, mu, lv, eps: (dz.sum(0), (dz * np.exp(0.5 * lv) * eps).sum(0)),
+            "1/2 is missing",
+        ),
+        (lambda dz, mu, lv, eps: (dz.sum(0), (dz * np.exp(lv) * eps).sum(0)), "the wrong sigma"),
+        (
+            lambda dz, mu, lv, eps: (dz.mean(0), (dz * 0.5 * np.exp(0.5 * lv) * eps).sum(0)),
+            "contributions add up; sum them",
+        ),  # fmt: skip
+    ],
+    C11.check_kl_backward: [
+        (lambda mu, lv, beta: (beta * mu, beta * 0.5 * (np.exp(lv) - 1)), "a missing 1/B"),
+        (
+            lambda mu, lv, beta: (beta * mu / len(mu), beta * (np.exp(lv) - 1) / len(mu)),
+            "the 1/2 is missing",
+        ),  # fmt: skip
+        (lambda mu, lv, beta: (mu / len(mu), 0.5 * (np.exp(lv) - 1) / len(mu)), "beta is missing"),
+    ],
+    C11.check_encoder_backward: [
+        (
+            lambda d, cache, p: {
+                k: v
+                for k, v in CAPSTONE["encoder_backward"](d, cache, p).items()
+                if k != "encoder.0.b"
+            },
+            "no encoder.0.b",
+        ),  # fmt: skip
+    ],
+    C11.check_loss_and_grads: [
+        (whole_model(kl_factor=C11.B), "KL term's part is wrong"),
+        (whole_model(kl_factor=C11.B), "a missing 1/B"),
+        (whole_model(kl_factor=0.0), "never reached it"),
+        (
+            whole_model(dlogvar_of=lambda dz, lv, eps: (dz * np.exp(0.5 * lv) * eps).sum(0)),
+            "even with beta = 0",
+        ),  # fmt: skip
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "checker, planted, words",
+    [(c, p, w) for c, cases in PLANTED.items() for p, w in cases],
+    ids=lambda v: (
+        v.__name__
+        if callable(v) and hasattr(v, "__name__") and v.__name__.startswith("check")
+        else ""
+    ),
+)
+def test_capstone_checks_name_each_planted_mistake(checker, planted, words, capsys):
+    checker(planted)
+    verdict = capsys.readouterr().out
+    assert verdict.startswith("[x]") and words in verdict, verdict
+
+
+def test_every_capstone_checker_is_tested_and_passes_the_solutions(capsys):
+    checkers = {getattr(C11, n) for n in dir(C11) if n.startswith("check_")}
+    assert checkers == set(PLANTED)
+    for checker in checkers:
+        checker(placeholder)
+        assert "not attempted yet" in capsys.readouterr().out
+        name = checker.__name__.removeprefix("check_")
+        checker(CAPSTONE[name], strict=True)
+
+
+# --- feedback: no answer given away, tuples counted, the crashing line shown --------------
+
+
+def test_feedback_does_not_reveal_the_expected_values():
+    want = np.array([[0.123456, -2.5], [3.75, 0.5]])
+    for got, words in (
+        (-want, "wrong sign"),
+        (2 * want, "2 times what it should be"),
+        (
+            want + np.array([[0, 0], [0, 1.0]]),
+            "25% of its elements differ, the first at index (1, 1)",
+        ),
+    ):
+        with pytest.raises(grading.Wrong) as caught:
+            grading.expect_close(got, want, "dW")
+        message = str(caught.value)
+        assert words in message, message
+        assert not re.search(r"0\.123|2\.5|3\.75", message), message
+
+
+def test_a_tuple_of_the_wrong_length_is_counted():
+    with pytest.raises(
+        grading.Wrong, match=r"a tuple of 2, \(dmu, dlogvar\); got a tuple of 3 items"
+    ):
+        grading.expect_tuple((1, 2, 3), ("dmu", "dlogvar"))
+    with pytest.raises(grading.Wrong, match="returned None"):
+        grading.expect_tuple(None, ("dmu", "dlogvar"))
+
+
+def test_a_crash_in_the_students_code_shows_its_line(tmp_path, capsys):
+    student = tmp_path / "student_cell.py"
+    student.write_text(
+        "def toy_posterior(x, w, s):\n    scale = w * 2.0\n    return 1 / (s - s), scale\n"
+    )
+    namespace = runpy.run_path(str(student))
+    C.check_toy_posterior(namespace["toy_posterior"])
+    verdict = capsys.readouterr().out
+    assert (
+        "ZeroDivisionError" in verdict
+        and "line 3 of student_cell.py: `return 1 / (s - s), scale`" in verdict
+    ), verdict
+
+
+def test_the_score_summary_counts_each_exercise_of_the_lesson(capsys):
+    C.check_toy_posterior(placeholder)
+    C.check_toy_elbo(lambda x, m, v, w, s: 0.0)
+    C.check_bounds_from_log_weights(
+        lambda lw: (lw.mean(0), np.log(np.mean(np.exp(lw - lw.max(0)), 0)) + lw.max(0))
+    )
+    capsys.readouterr()
+    assert grading.summary(3) == (1, 3)
+    out = capsys.readouterr().out
+    assert "Lesson 3: 1 of 3 exercises correct." in out and "[x]  toy_elbo: not right yet" in out

@@ -3,6 +3,6 @@
 import sys
 from pathlib import Path
 
-LESSONS = str(Path(__file__).resolve().parents[1])
+LESSONS = str(Path(__file__).resolve().parents[2] / "lessons")
 if LESSONS not in sys.path:
     sys.path.insert(0, LESSONS)

@@ -1,0 +1,236 @@
+"""Build the teacher's notebooks of the course from the lessons and their solutions.
+
+The lessons (``lessons/NN_name.ipynb``) are the one copy of the text; each exercise is a
+function whose body is ``raise NotImplementedError  # your code here``, in its own cell,
+followed by a cell that calls its checker. The solutions (``course/solutions/NN_name.py``)
+hold the same functions with their bodies written. This script puts the two together in
+nbgrader's markup, one nbgrader assignment per lesson::
+
+    python course/build.py --course-dir my-course          # every lesson
+    python course/build.py --course-dir my-course 03 11    # lessons 3 and 11
+
+writes ``my-course/source/NN_name/NN_name.ipynb`` (the instructor notebook), copies the
+lessons' helper modules beside it, and writes ``my-course/nbgrader_config.py`` if there is
+none. In each instructor notebook:
+
+* an exercise cell is an nbgrader "autograded answer" whose solution sits between
+  ``### BEGIN SOLUTION`` and ``### END SOLUTION``; ``nbgrader generate_assignment`` puts the
+  lesson's ``raise NotImplementedError  # your code here`` back in its place;
+* a checker cell is an "autograder tests" cell worth one point per check; a hidden test,
+  removed from the students' copy, fails the cell unless the checks passed.
+
+Everything else is the lesson unchanged, so the students' notebooks that nbgrader generates
+are the lessons themselves (``tests/test_course.py`` checks that). docs/teaching.md has the
+whole workflow. This script needs only nbformat; nbgrader is needed for the next steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
+SOLUTIONS = ROOT / "course" / "solutions"
+STUB = "raise NotImplementedError  # your code here"  # the lessons' placeholder line
+CHECK = re.compile(r"^\w+\.check_(\w+)\(", re.M)  # a top-level checker call: C.check_name(...)
+HIDDEN_TEST = (
+    "### BEGIN HIDDEN TESTS\n"
+    "import grading  # fails this cell unless its {count} check(s) passed\n\n"
+    "grading.require_passed({count})\n"
+    "### END HIDDEN TESTS"
+)
+CONFIG = '''\
+"""nbgrader's settings for the tinyvae course (written by course/build.py)."""
+
+c = get_config()  # noqa: F821  (nbgrader defines it)
+c.CourseDirectory.course_id = "tinyvae"
+# The lessons' placeholder, so that generated notebooks are the lessons themselves.
+c.ClearSolutions.code_stub = {"python": "raise NotImplementedError  # your code here"}
+c.Execute.timeout = 600  # seconds per cell: a lesson in full mode trains for minutes
+'''
+
+
+def lesson_paths(selection=()):
+    """lessons/NN_*.ipynb, all or those whose number or name is in ``selection``."""
+    paths = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+    if selection:
+        paths = [p for p in paths if p.stem[:2] in selection or p.stem in selection]
+    return paths
+
+
+def split_exercise_cells(nb):
+    """Cells that hold both an exercise and its checker call become two cells (a copy)."""
+    nb = nbformat.from_dict(nb)
+    cells = []
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        cut = next((i for i, line in enumerate(lines) if CHECK.match(line)), None)
+        if cell.cell_type == "code" and STUB in cell.source and cut:
+            answer, check = nbformat.from_dict(cell), nbformat.from_dict(cell)
+            answer.source = "\n".join(lines[:cut]).rstrip()
+            check.source = "\n".join(lines[cut:])
+            check.id = f"{cell.id}-check"[:64]
+            cells += [answer, check]
+        else:
+            cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def solution_bodies(path):
+    """{"name": body, "Class.method": body} of the functions in a solutions file, docstrings
+    removed and dedented."""
+    source = path.read_text()
+    lines = source.split("\n")
+    bodies = {}
+
+    def visit(node, prefix=""):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = child.body
+                if (
+                    body
+                    and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                ):
+                    body = body[1:]  # the docstring: the lesson has its own
+                text = "\n".join(lines[body[0].lineno - 1 : child.end_lineno])
+                bodies[prefix + child.name] = textwrap.dedent(text)
+
+    visit(ast.parse(source))
+    return bodies
+
+
+def solution_imports(path):
+    """{name: the import line that binds it} for the top-level imports of a solutions file."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            line = ast.unparse(node)
+            for alias in node.names:
+                found[(alias.asname or alias.name).split(".")[0]] = line
+    return found
+
+
+def with_imports(body, imports, lesson_code):
+    """``body`` preceded by the imports it uses that the lesson's code does not make."""
+    needed = [
+        line
+        for name, line in imports.items()
+        if re.search(rf"\b{name}\b", body)
+        and not re.search(rf"^(import|from|def|class)\b[^\n]*\b{name}\b", lesson_code, re.M)
+    ]
+    return "\n".join(sorted(set(needed)) + [body]) if needed else body
+
+
+def stub_owners(source):
+    """For each line of ``source`` that is the stub: (line index, "name" or "Class.method")."""
+    owners = []
+    tree = ast.parse(source)
+
+    def visit(node, prefix=""):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for statement in child.body:
+                    if isinstance(statement, ast.Raise):
+                        owners.append((statement.lineno - 1, prefix + child.name))
+
+    visit(tree)
+    lines = source.split("\n")
+    return [(i, name) for i, name in owners if lines[i].strip() == STUB]
+
+
+def instructor_notebook(lesson, solutions):
+    """The lesson in nbgrader's markup, with the bodies from ``solutions`` filled in."""
+    nb = split_exercise_cells(nbformat.read(lesson, as_version=4))
+    bodies = solution_bodies(solutions)
+    imports = solution_imports(solutions)
+    lesson_code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    used = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        owners = stub_owners(cell.source) if STUB in cell.source else []
+        checks = CHECK.findall(cell.source)
+        if owners:
+            lines = cell.source.split("\n")
+            for index, name in reversed(owners):
+                if name not in bodies:
+                    raise SystemExit(f"{solutions.name} has no solution for {name} ({lesson.name})")
+                indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+                body = textwrap.indent(with_imports(bodies[name], imports, lesson_code), indent)
+                lines[index : index + 1] = [
+                    f"{indent}### BEGIN SOLUTION",
+                    body,
+                    f"{indent}### END SOLUTION",
+                ]
+                used.add(name)
+            cell.source = "\n".join(lines)
+            grade_id = owners[0][1].split(".")[0]
+            cell.metadata["nbgrader"] = _metadata(grade_id, solution=True)
+        elif checks:
+            cell.source = f"{cell.source.rstrip()}\n{HIDDEN_TEST.format(count=len(checks))}"
+            grade_id = "check_" + "_".join(checks)
+            cell.metadata["nbgrader"] = _metadata(
+                grade_id, grade=True, locked=True, points=len(checks)
+            )
+    unused = [name for name in bodies if name not in used and name != "check_all"]
+    if unused:
+        raise SystemExit(
+            f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}"
+        )
+    return nb
+
+
+def _metadata(grade_id, solution=False, grade=False, locked=False, points=None):
+    data = {"grade_id": grade_id, "schema_version": 3, "solution": solution, "grade": grade,
+            "locked": locked}  # fmt: skip
+    if points is not None:
+        data["points"] = points
+    return data
+
+
+def build(course_dir, selection=()):
+    """Write the instructor notebooks and helper modules into ``course_dir/source``."""
+    course_dir = Path(course_dir)
+    paths = lesson_paths(selection)
+    if not paths:
+        raise SystemExit(f"no lesson matches {' '.join(selection)}")
+    for lesson in paths:
+        solutions = SOLUTIONS / f"{lesson.stem}.py"
+        if not solutions.is_file():
+            raise SystemExit(f"{lesson.name} has no solutions file {solutions.relative_to(ROOT)}")
+        folder = course_dir / "source" / lesson.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(instructor_notebook(lesson, solutions), folder / lesson.name)
+        for helper in LESSONS.glob("*.py"):  # lesson_utils, grading and the checkers
+            shutil.copy2(helper, folder / helper.name)
+        print(f"{folder / lesson.name}")
+    config = course_dir / "nbgrader_config.py"
+    if not config.exists():
+        config.write_text(CONFIG)
+    return [course_dir / "source" / p.stem / p.name for p in paths]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
+    parser.add_argument("--course-dir", default="course-dir", help="nbgrader's course folder")
+    args = parser.parse_args(argv)
+    build(args.course_dir, tuple(args.lessons))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
