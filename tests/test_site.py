@@ -280,3 +280,28 @@ def test_screenshots(browser, base_url, name, path, viewport, scale, scroll_to):
     visit.page.screenshot(path=str(SHOTS / f"{name}.png"))
     assert (SHOTS / f"{name}.png").stat().st_size > 10_000 and visit.problems == []
     visit.close()
+
+
+def test_links_follow_the_pages_to_the_site():
+    """docs/site/pages.py: what the build does to links, without a browser."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("site_pages", ROOT / "docs/site/pages.py")
+    pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pages)
+    staged = {"index.md", "lessons/README.md", "lessons/01_a.ipynb", "docs/usage.md"}
+    text = "[one](01_a.ipynb) [use](../docs/usage.md#flags) [sol](solutions/) [web](https://x.org)"
+    assert pages.rewrite_links(text, "lessons/README.md", staged) == (
+        "[one](01_a.ipynb) [use](../docs/usage.md#flags) sol [web](https://x.org)"
+    )
+    assert pages.rewrite_links(text, "lessons/01_a.ipynb", staged, final_urls=True) == (
+        "[one](01_a.html) [use](../docs/usage.html#flags) sol [web](https://x.org)"
+    )
+    readme = "[lessons](lessons/README.md) [top](README.md) [code](tinyvae/core/model.py)"
+    assert pages.rewrite_links(readme, "README.md", staged, final_urls=True) == (
+        "[lessons](lessons/index.html) [top](index.html) code"
+    )
+    fenced = "```\n[not a link](nowhere.md)\n```"
+    assert pages.rewrite_links(fenced, "README.md", staged) == fenced
+    with pytest.raises(ValueError, match="missing.png"):
+        pages.rewrite_links("![a](images/missing.png)", "docs/usage.md", staged)

@@ -113,9 +113,12 @@ def navigation(staged: set, lesson_names: list) -> list:
 
     nav = [
         {"Home": "index.md"},
-        {"Lessons": ["lessons/README.md", *(f"lessons/{n}" for n in lesson_names)]},
+        {"Lessons": [{"Overview": "lessons/README.md"}, *(f"lessons/{n}" for n in lesson_names)]},
     ]
     nav += [{"Latent explorer": p} for p in sorted(staged) if p == "explorer/index.md"]
     nav.append({"Docs": under("docs", "docs/usage.md")})
-    nav.append({"Benchmarks": under("benchmarks", "benchmarks/README.md")})
+    benchmarks = under("benchmarks", "benchmarks/README.md")
+    if benchmarks[:1] == ["benchmarks/README.md"]:  # the folder's README: its overview
+        benchmarks[0] = {"Overview": "benchmarks/README.md"}
+    nav.append({"Benchmarks": benchmarks})
     return nav
