@@ -35,7 +35,7 @@ def fingerprint(lesson: Path, mode: str) -> str:
     """SHA-256 of the mode, the notebook, the lessons' .py helpers and the tinyvae package."""
     digest = hashlib.sha256(f"{mode}\n".encode())
     sources = [
-        Path(lesson),
+        Path(lesson).resolve(),
         *sorted(LESSONS.glob("*.py")),
         *sorted((ROOT / "tinyvae").rglob("*.py")),
     ]
@@ -126,25 +126,25 @@ def run_note(nb, lesson: Path) -> str:
     if loaded:
         name, n_train, n_test, h, w = loaded.groups()
         data = (
-            f"the <strong>{name}</strong> data set: {int(n_train):,} training and "
+            f" on the <strong>{name}</strong> data set: {int(n_train):,} training and "
             f"{int(n_test):,} test images of {h}&times;{w} pixels"
         )
     else:
-        data = "the data set the lesson chose (it did not print which)"
+        data = ", loading no data set (it printed none)"
     notes = "".join(f" {line.strip()}" for line in text.splitlines() if line.startswith("NOTE:"))
     other = (
-        "In full mode (the default) the lesson trains longer on MNIST, so its numbers and "
-        "figures differ from these."
+        "In full mode (the default) the lessons train longer, on MNIST where they load "
+        "data, so their numbers and figures differ from these."
         if mode == "quick"
-        else "With <code>TINYVAE_LESSON_MODE=quick</code> it runs in seconds on the bundled "
-        "8&times;8 digits instead, with other numbers and figures."
+        else f"With <code>{MODE_VARIABLE}=quick</code> they train briefly, on the bundled "
+        "8&times;8 digits where they load data, and give other numbers and figures."
     )
     name = lesson.name
     return (
         '<div class="admonition info tv-run-note">\n'
         '<p class="admonition-title">How these outputs were made</p>\n'
         f"<p>This page is <code>lessons/{name}</code> run from top to bottom in "
-        f"<strong>{mode} mode</strong> (<code>{MODE_VARIABLE}={mode}</code>) on {data}, "
+        f"<strong>{mode} mode</strong> (<code>{MODE_VARIABLE}={mode}</code>){data}, "
         f"with tinyvae {made.get('tinyvae', '?')} on {made.get('date', '?')}.{notes} {other}</p>\n"
         f'<p><strong>Run it yourself:</strong> <a href="notebooks/{name}" download>download '
         f"{name}</a> (without outputs). It runs inside a tinyvae checkout, beside the helpers "
