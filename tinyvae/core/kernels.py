@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from tinyvae.core.backend import array_module, cupy
+from tinyvae.core.backend import array_module
 
 BLOCK = 2**15  # elements per NumPy block: the 5 arrays of a block (640 KB) stay in the cache
 FLUSH_EVERY = 10  # steps between two flush_subnormals
@@ -40,8 +40,9 @@ def adam_update(theta, g, m, v, beta1, beta2, alpha, eps_hat, t, scratch, compil
     ``compiled=False`` asks for NumPy even when the compiled loop is there (not on a GPU).
     """
     b1, b2 = float(beta1), float(beta2)
-    if cupy is not None and isinstance(g, cupy.ndarray):
-        _cupy_adam()(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, theta, m, v)
+    xp = array_module(g)
+    if xp is not np:  # CuPy: one kernel, compiled on first use
+        _cupy_adam(xp)(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, theta, m, v)
         return
     flush = t % FLUSH_EVERY == 0
     loop = compiled_adam_loop() if compiled else None
@@ -111,8 +112,9 @@ def compiled_adam_loop():
 
 
 @functools.cache
-def _cupy_adam():
-    """The whole Adam update as one GPU kernel, compiled on first use."""
+def _cupy_adam(cupy):
+    """The whole Adam update as one GPU kernel, built by ``cupy`` (the arrays' module) and
+    compiled on first use. Every T is the arrays' dtype; the scalars are rounded to it."""
     return cupy.ElementwiseKernel(
         "T g, T b1, T one_minus_b1, T b2, T one_minus_b2, T alpha, T eps_hat",
         "T theta, T m, T v",
