@@ -172,7 +172,8 @@ CASES = [
     Case(
         "GPU runtime fails",
         ["--backend", "cupy"],
-        ["no CUDA device is visible (CUDARuntimeError)", "--backend numpy"],
+        ["the CUDA runtime cannot start (CUDARuntimeError: cudaErrorInsufficientDriver)",
+         "check the NVIDIA driver", "--backend numpy"],
         env={**FAKE_CUPY, "FAKE_CUPY": "no-driver"},
     ),
     Case(

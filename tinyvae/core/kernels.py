@@ -114,14 +114,20 @@ def compiled_adam_loop():
 @functools.cache
 def _cupy_adam(cupy):
     """The whole Adam update as one GPU kernel, built by ``cupy`` (the arrays' module) and
-    compiled on first use. Every T is the arrays' dtype; the scalars are rounded to it."""
+    compiled on first use. Every T is the arrays' dtype; the scalars are rounded to it.
+
+    The brackets set the order of the roundings, the NumPy passes' order, and ``--fmad=false``
+    stops the compiler from fusing a multiply and an add into one rounding; so each line
+    rounds as the CPU's does. (The CPU also clears subnormal moments every FLUSH_EVERY
+    steps; this kernel keeps them, which moves no weight measurably.)"""
     return cupy.ElementwiseKernel(
         "T g, T b1, T one_minus_b1, T b2, T one_minus_b2, T alpha, T eps_hat",
         "T theta, T m, T v",
         """
         m = b1 * m + one_minus_b1 * g;
-        v = b2 * v + one_minus_b2 * g * g;
-        theta -= alpha * m / (sqrt(v) + eps_hat);
+        v = b2 * v + one_minus_b2 * (g * g);
+        theta -= alpha * (m / (sqrt(v) + eps_hat));
         """,
         "tinyvae_adam",
+        options=("--fmad=false",),
     )
