@@ -277,28 +277,29 @@ class ndarray:
         return clip(self, min, max, out)
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False):
-        return _wrap(self._a.sum(axis, dtype, _out(out), keepdims))
+        return _wrap(self._a.sum(axis=axis, dtype=dtype, out=_out(out), keepdims=keepdims))
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False):
-        return _wrap(self._a.mean(axis, dtype, _out(out), keepdims))
+        return _wrap(self._a.mean(axis=axis, dtype=dtype, out=_out(out), keepdims=keepdims))
 
     def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-        return _wrap(self._a.var(axis, dtype, _out(out), ddof, keepdims))
+        return _wrap(self._a.var(axis=axis, dtype=dtype, out=_out(out), ddof=ddof,
+                                 keepdims=keepdims))  # fmt: skip
 
     def max(self, axis=None, out=None, keepdims=False):
-        return _wrap(self._a.max(axis, _out(out), keepdims))
+        return _wrap(self._a.max(axis=axis, out=_out(out), keepdims=keepdims))
 
     def min(self, axis=None, out=None, keepdims=False):
-        return _wrap(self._a.min(axis, _out(out), keepdims))
+        return _wrap(self._a.min(axis=axis, out=_out(out), keepdims=keepdims))
 
     def all(self, axis=None, out=None, keepdims=False):
-        return _wrap(self._a.all(axis, _out(out), keepdims))
+        return _wrap(self._a.all(axis=axis, out=_out(out), keepdims=keepdims))
 
     def any(self, axis=None, out=None, keepdims=False):
-        return _wrap(self._a.any(axis, _out(out), keepdims))
+        return _wrap(self._a.any(axis=axis, out=_out(out), keepdims=keepdims))
 
     def argmax(self, axis=None, out=None, dtype=None, keepdims=False):
-        return _wrap(self._a.argmax(axis, _out(out), keepdims=keepdims))
+        return _wrap(self._a.argmax(axis=axis, out=_out(out), keepdims=keepdims))
 
 
 def _is_mask(k):
