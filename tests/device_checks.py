@@ -19,6 +19,7 @@ Used by the tests and by ``benchmarks/gpu_check.py``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 
 SPIN_SOURCE = r"""
@@ -75,3 +76,32 @@ def gpu_stays_busy(cupy, seconds=2.0, report=None):
                 "work once first or spin longer")  # fmt: skip
         raise HostWaited(f"the GPU had finished a {seconds:g} s kernel before the block ended: "
                          f"something in the block waited for it{more}")  # fmt: skip
+
+
+def train_steps(model, optimizer, batches, config, count):
+    """``count`` steps of ``tinyvae.tools.training.train_epoch``'s loop, its read-back
+    excepted: noise, corruption, loss and gradients, the squared gradient norm, the update,
+    the running sums. ``batches`` yields (x, y) device arrays: start the epoch's iterator
+    (``next``) before a no-wait block, because an epoch begins with a sort of the shuffled
+    order, and a sort on the GPU may wait for it. Returns two 0-d device arrays (a sum of
+    the losses, of |g|^2)."""
+    from tinyvae.tools.data import corrupt
+
+    xp, rng = model.xp, model.backend.rng(1)
+    grad_sq, total = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.float64)
+    for _, (x, y) in zip(range(count), batches):
+        eps = rng.standard_normal((config.samples, len(x), model.latent_dim), dtype=model.dtype)
+        x_in = corrupt(x, config.denoise, config.noise, rng) if config.denoise else None
+        labels = y if model.num_classes else None
+        loss, parts, _ = model.loss_and_grads(x, eps, 1.0, labels, config.samples,
+                                              config.objective, validate=False, x_input=x_in)  # fmt: skip
+        grad_sq = grad_sq + model.flat.grad @ model.flat.grad
+        optimizer.step()
+        total = total + loss * len(x) + parts["kl"]
+    return total, grad_sq
+
+
+def started(iterator):
+    """The same batches, with the first already drawn (the epoch's sort is done)."""
+    first = next(iterator)
+    return itertools.chain([first], iterator)

@@ -19,14 +19,14 @@ import conftest
 import fake_cupy
 import numpy as np
 import pytest
-from device_checks import HostWaited, is_stand_in, no_wait
+from device_checks import HostWaited, is_stand_in, no_wait, started, train_steps
 
 import tinyvae
 from tinyvae.core.backend import Backend, cupy_unavailable_reason
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint, plots
 from tinyvae.tools.config import TrainConfig, check
-from tinyvae.tools.data import Batches, corrupt, load
+from tinyvae.tools.data import Batches, load
 from tinyvae.tools.evaluation import (
     active_units,
     check_data,
@@ -326,40 +326,25 @@ STEP_CASES = {
 }  # fmt: skip
 
 
-def steps(model, optimizer, batches, config, count, epoch=1):
-    """``count`` steps of train_epoch's loop, read-back excepted: batch, noise, corruption,
-    loss and gradients, the squared gradient norm, the update, the running sums."""
-    xp, rng = model.xp, model.backend.rng(1)
-    grad_sq, total = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.float64)
-    for _, (x, y) in zip(range(count), batches.epoch(epoch)):
-        eps = rng.standard_normal((config.samples, len(x), model.latent_dim), dtype=model.dtype)
-        x_in = corrupt(x, config.denoise, config.noise, rng) if config.denoise else None
-        labels = y if model.num_classes else None
-        loss, parts, _ = model.loss_and_grads(x, eps, 1.0, labels, config.samples,
-                                              config.objective, validate=False, x_input=x_in)  # fmt: skip
-        grad_sq = grad_sq + model.flat.grad @ model.flat.grad
-        optimizer.step()
-        total = total + loss * len(x) + parts["kl"]
-    return total, grad_sq
-
-
 @pytest.mark.parametrize("case", list(STEP_CASES))
 def test_training_steps_never_wait_for_the_device(gpu_backend, digits, case):
     config = small(**STEP_CASES[case])
     model, optimizer, batches = setup(config, digits)
-    steps(model, optimizer, batches, config, 1)  # first: compile the kernels, grow the pool
+    train_steps(model, optimizer, batches.epoch(1), config, 1)  # compile kernels, grow the pool
+    epoch = started(batches.epoch(2))
     with no_wait(gpu_backend):
-        total, grad_sq = steps(model, optimizer, batches, config, 3, epoch=2)
+        total, grad_sq = train_steps(model, optimizer, epoch, config, 3)
     assert math.isfinite(float(total)) and float(grad_sq) > 0
 
 
 def test_the_no_wait_check_catches_a_read_back(gpu_backend, digits):
     config = small()
     model, optimizer, batches = setup(config, digits)
-    steps(model, optimizer, batches, config, 1)
+    train_steps(model, optimizer, batches.epoch(1), config, 1)
+    epoch = started(batches.epoch(2))
     with pytest.raises((HostWaited, fake_cupy.ReadBackForbidden)):
         with no_wait(gpu_backend):
-            total, _ = steps(model, optimizer, batches, config, 1)
+            total, _ = train_steps(model, optimizer, epoch, config, 1)
             float(total)  # the host waits here
 
 
