@@ -67,7 +67,7 @@ class Part:
 
 PARTS = {
     "environment": Part(False, 60, 5),
-    "gpu_tests": Part(True, 130, 30),
+    "gpu_tests": Part(True, 150, 30),
     "sync": Part(True, 45, 15),
     "cli": Part(True, 80, 20),
     "speed": Part(True, 100, 40),
@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch")
     parser.add_argument("--part", help=argparse.SUPPRESS)  # a child: run this one part
     args = parser.parse_args(argv)
+    args.out = str(Path(args.out).resolve())  # the parts run from the checkout's root
+    args.data = str(Path(args.data).resolve()) if args.data else None
     out = Path(args.out)
     if args.part:
         return child(args, out)
@@ -267,9 +269,10 @@ def idx_folder(args, work: Path, n_train: int):
     return folder
 
 
-def run_tool(command, log_name):
+def run_tool(command, log_name, check=True):
     """A subprocess whose output is echoed as it comes (so a part out of time still leaves
-    it in the log) and returned; raises when it fails."""
+    it in the log) and returned; raises when it fails, unless ``check`` is False (then
+    returns its exit status too)."""
     command, start, lines = [str(c) for c in command], time.time(), []
     print(f"$ {' '.join(command)}", flush=True)
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -278,6 +281,8 @@ def run_tool(command, log_name):
             print(line, end="", flush=True)
             lines.append(line)
     print(f"({log_name}: {time.time() - start:.1f} s, status {process.returncode})", flush=True)
+    if not check:
+        return process.returncode, "".join(lines)
     if process.returncode != 0:
         last = lines[-1].strip() if lines else "no output"
         raise RuntimeError(f"{log_name} exited with status {process.returncode}: {last}")
@@ -340,16 +345,15 @@ def part_gpu_tests(args, out) -> dict:
     import xml.etree.ElementTree as ET
 
     xml = out / "gpu_tests.xml"
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-               f"--junitxml={xml}", "tests"]  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-p", "no:cacheprovider",
+               "--durations=15", f"--junitxml={xml}", "tests"]  # fmt: skip
     if importlib.util.find_spec("nbformat") is None:  # test_lessons.py needs it (no GPU tests)
         command.append("--ignore=tests/test_lessons.py")
     if args.pytest_k:
         command += ["-k", args.pytest_k]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    print(done.stdout[-20000:], done.stderr[-5000:])
+    returncode, _ = run_tool(command, "pytest -m gpu", check=False)  # streamed to the log
     if not xml.exists():
-        return {"status": "failed", "reason": f"pytest exited with {done.returncode} and no report"}
+        return {"status": "failed", "reason": f"pytest exited with {returncode} and no report"}
     suite = ET.parse(xml).getroot()
     suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
@@ -360,13 +364,13 @@ def part_gpu_tests(args, out) -> dict:
                 message = (node.get("message") or "").strip().splitlines()
                 problems.append(f"{case.get('name')}: {message[0][:300] if message else kind}")
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    ok = done.returncode == 0 and counts["tests"] > 0 and not problems
-    result = {"status": "passed" if ok else "failed", "exit_status": done.returncode,
+    ok = returncode == 0 and counts["tests"] > 0 and not problems
+    result = {"status": "passed" if ok else "failed", "exit_status": returncode,
               **counts, "passed": passed, "problems": problems[:50],
               "summary": f"{passed} passed, {counts['failures'] + counts['errors']} failed, "
                          f"{counts['skipped']} skipped of {counts['tests']} GPU tests"}  # fmt: skip
     if not ok:
-        result["reason"] = problems[0] if problems else f"pytest exited with {done.returncode}"
+        result["reason"] = problems[0] if problems else f"pytest exited with {returncode}"
     return result
 
 
@@ -424,16 +428,16 @@ def part_sync(args, out) -> dict:
         "per_step": (counted["to_host"] + counted["synchronize"]) / steps,
         "first_epoch_seconds": warm["train_seconds"], "second_epoch_seconds": second["train_seconds"],
     }  # fmt: skip
-    no_wait = {}
+    no_wait, rng = {}, be.rng(3)
     epoch = started(batches.epoch(3))
     try:
         if stand_in:
             with be.xp.forbid_read_back():
-                train_steps(model, optimizer, epoch, config, 5)
+                train_steps(model, optimizer, epoch, config, 5, rng)
             no_wait["gpu_still_busy"] = "stand-in: no read-back in 5 steps"
         else:
             with gpu_stays_busy(be.xp, 2.0, no_wait):
-                train_steps(model, optimizer, epoch, config, 5)
+                train_steps(model, optimizer, epoch, config, 5, rng)
         result["five_steps_without_waiting"] = True
     except (HostWaited, AssertionError) as error:
         result["five_steps_without_waiting"] = False
@@ -453,7 +457,7 @@ def part_sync(args, out) -> dict:
     epoch = started(batches.epoch(5))
     be.synchronize()
     t0 = time.perf_counter()
-    train_steps(model, optimizer, epoch, config, timed)
+    train_steps(model, optimizer, epoch, config, timed, rng)
     host = time.perf_counter() - t0
     be.synchronize()
     result["host_ms_per_step"] = round(host * 1000 / timed, 3)

@@ -78,16 +78,16 @@ def gpu_stays_busy(cupy, seconds=2.0, report=None):
                          f"something in the block waited for it{more}")  # fmt: skip
 
 
-def train_steps(model, optimizer, batches, config, count):
+def train_steps(model, optimizer, batches, config, count, rng):
     """``count`` steps of ``tinyvae.tools.training.train_epoch``'s loop, its read-back
     excepted: noise, corruption, loss and gradients, the squared gradient norm, the update,
-    the running sums. ``batches`` yields (x, y) device arrays: start the epoch's iterator
-    (``next``) before a no-wait block, because an epoch begins with a sort of the shuffled
-    order, and a sort on the GPU may wait for it. Returns two 0-d device arrays (a sum of
-    the losses, of |g|^2)."""
+    the running sums. ``batches`` yields (x, y) device arrays and ``rng`` draws the noise,
+    both made before a no-wait block, as train_epoch makes them at the start of an epoch:
+    an epoch begins with a sort of the shuffled order (``started``), and a sort on the GPU
+    may wait for it. Returns two 0-d device arrays (a sum of the losses, of |g|^2)."""
     from tinyvae.tools.data import corrupt
 
-    xp, rng = model.xp, model.backend.rng(1)
+    xp = model.xp
     grad_sq, total = xp.zeros((), dtype=xp.float64), xp.zeros((), dtype=xp.float64)
     for _, (x, y) in zip(range(count), batches):
         eps = rng.standard_normal((config.samples, len(x), model.latent_dim), dtype=model.dtype)

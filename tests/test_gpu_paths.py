@@ -330,21 +330,23 @@ STEP_CASES = {
 def test_training_steps_never_wait_for_the_device(gpu_backend, digits, case):
     config = small(**STEP_CASES[case])
     model, optimizer, batches = setup(config, digits)
-    train_steps(model, optimizer, batches.epoch(1), config, 1)  # compile kernels, grow the pool
+    rng = model.backend.rng(1)
+    train_steps(model, optimizer, batches.epoch(1), config, 1, rng)  # compile, grow the pool
     epoch = started(batches.epoch(2))
     with no_wait(gpu_backend):
-        total, grad_sq = train_steps(model, optimizer, epoch, config, 3)
+        total, grad_sq = train_steps(model, optimizer, epoch, config, 3, rng)
     assert math.isfinite(float(total)) and float(grad_sq) > 0
 
 
 def test_the_no_wait_check_catches_a_read_back(gpu_backend, digits):
     config = small()
     model, optimizer, batches = setup(config, digits)
-    train_steps(model, optimizer, batches.epoch(1), config, 1)
+    rng = model.backend.rng(1)
+    train_steps(model, optimizer, batches.epoch(1), config, 1, rng)
     epoch = started(batches.epoch(2))
     with pytest.raises((HostWaited, fake_cupy.ReadBackForbidden)):
         with no_wait(gpu_backend):
-            total, _ = train_steps(model, optimizer, epoch, config, 1)
+            total, _ = train_steps(model, optimizer, epoch, config, 1, rng)
             float(total)  # the host waits here
 
 
