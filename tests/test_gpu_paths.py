@@ -465,3 +465,17 @@ def test_train_sample_and_evaluate_on_cupy(cupy_command, tmp_path):
     assert result["nll"] >= result["test_loss"] - 5  # log p(x) is above the ELBO, up to noise
     on_cpu = checkpoint.build_model(checkpoint.load(run), "numpy")  # a GPU run loads on a CPU
     assert np.isfinite(on_cpu.flat.data).all()
+
+
+def test_a_run_moved_to_another_backend_resumes_with_a_note(gpu_backend, tmp_path, capsys):
+    from tinyvae.train import main as train_main
+
+    tiny = ["--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--batch-size", "500",
+            "--no-progress", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert train_main([*tiny, "--epochs", "1"]) == 0  # on NumPy
+    assert train_main([*tiny, "--epochs", "2", "--resume", "--backend", "cupy"]) == 0
+    err = capsys.readouterr().err
+    assert "note: this run trained on numpy and continues on cupy" in err
+    assert "not bit for bit" in err
+    assert train_main([*tiny, "--epochs", "3", "--resume", "--backend", "cupy"]) == 0
+    assert "note:" not in capsys.readouterr().err  # the same backend: bit for bit, no note
