@@ -58,7 +58,7 @@ def train_file(data_dir):
 
 
 def load_train_images(data_dir, synthetic, seed):
-    """(60000, 784) float32 in [0, 1], and where it came from."""
+    """(N_TRAIN, 784) float32 in [0, 1] (60,000 unless --images), and where it came from."""
     path = train_file(data_dir)
     if synthetic or path is None:
         x = np.random.default_rng(seed).random((N_TRAIN, D), dtype=np.float32)
@@ -66,7 +66,7 @@ def load_train_images(data_dir, synthetic, seed):
     sys.path.insert(0, str(HERE))
     from torch_reference import load_images  # NumPy only; PyTorch is not needed for this
 
-    return load_images(path), "fashion-mnist"
+    return load_images(path)[:N_TRAIN], "fashion-mnist"
 
 
 def status_bytes(field):
@@ -176,7 +176,7 @@ def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
     # training set alone leaves it at 128 KB and costs PyTorch ~450,000 page faults and
     # 20-25 % more time per epoch here; the benchmark gives PyTorch its faster state.
     train, _ = ref.load_data(data_dir, synthetic, seed)
-    data = train.to(device)
+    data = train[:N_TRAIN].to(device)
     torch.manual_seed(seed)
     model = ref.build_model().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -301,7 +301,8 @@ def gpu_present():
 def race(args, device, batch_size):
     """Run the contestants in turns on one device and batch size; a dict of results."""
     env = thread_env(args.threads)
-    flags = dict(device=device, batch_size=batch_size, seed=args.seed, threads=args.threads)
+    flags = dict(device=device, batch_size=batch_size, seed=args.seed, threads=args.threads,
+                 images=args.images)  # fmt: skip
     flags["data_dir"] = args.data_dir
     common = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
     common += ["--synthetic"] if args.synthetic else []
@@ -398,6 +399,7 @@ def print_table(summaries):
 
 
 def main(argv=None):
+    global N_TRAIN  # --images changes it (only to rehearse: the figures are for 60,000)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs per contestant")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
@@ -416,6 +418,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds idle between turns")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--images", type=int, default=N_TRAIN, help="training images (fewer only to rehearse)"
+    )
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--synthetic", action="store_true", help="uniform noise instead of data")
     parser.add_argument(
@@ -428,6 +433,7 @@ def main(argv=None):
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    N_TRAIN = args.images
     if args.worker:
         args.batch_size = args.batch_size[0]
         return worker_main(args)

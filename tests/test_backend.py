@@ -1,4 +1,6 @@
-"""The NumPy/CuPy switch: clear one-line errors, and the same results on both (with a GPU)."""
+"""The NumPy/CuPy switch: one-line errors that name the real cause when CuPy cannot run.
+
+That NumPy and CuPy compute the same things is tested in test_gpu_paths.py."""
 
 import types
 
@@ -8,8 +10,6 @@ import pytest
 import tinyvae
 from tinyvae.core import backend
 from tinyvae.core.backend import BackendError, cupy_unavailable_reason, get_backend
-
-NO_GPU = cupy_unavailable_reason()
 
 
 def test_numpy_backend_round_trip():
@@ -29,50 +29,80 @@ def test_unknown_backend_lists_the_choices():
 
 def test_missing_cupy_says_which_extra_to_install(monkeypatch):
     monkeypatch.setattr(backend, "cupy", None)
+    monkeypatch.setattr(backend, "CUPY_IMPORT_ERROR", ModuleNotFoundError("no cupy", name="cupy"))
     with pytest.raises(BackendError) as info:
         get_backend("cupy")
     message = str(info.value)
-    assert "\n" not in message and "pip install -e .[gpu]" in message and "gpu-cuda13" in message
+    assert message.startswith("CuPy is not installed") and "\n" not in message
+    # quoted, so that zsh passes the brackets to pip instead of expanding them
+    assert 'pip install -e ".[gpu]"' in message and 'pip install -e ".[gpu-cuda13]"' in message
 
 
-@pytest.mark.parametrize("failure", ["zero devices", "no driver"])
-def test_cupy_without_a_visible_gpu_says_so(monkeypatch, failure):
-    def count():
-        if failure == "no driver":
-            raise RuntimeError("cudaErrorNoDevice")
-        return 0
+def test_a_cupy_that_fails_to_import_is_not_called_missing(monkeypatch):
+    broken = ImportError("libcudart.so.13: cannot open shared object file")
+    monkeypatch.setattr(backend, "cupy", None)
+    monkeypatch.setattr(backend, "CUPY_IMPORT_ERROR", broken)
+    message = cupy_unavailable_reason()
+    assert "installed but cannot be imported (ImportError: libcudart.so.13: cannot open" in message
 
-    fake = types.SimpleNamespace(
-        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count))
-    )
-    monkeypatch.setattr(backend, "cupy", fake)
-    with pytest.raises(BackendError, match="no CUDA device is visible"):
+
+def fake_module(count=1, arange=None):
+    """A module-like object whose runtime reports ``count`` devices (or raises ``count``)."""
+
+    def device_count():
+        if isinstance(count, Exception):
+            raise count
+        return count
+
+    runtime = types.SimpleNamespace(getDeviceCount=device_count)
+    module = types.ModuleType("cupy")
+    module.cuda = types.SimpleNamespace(runtime=runtime)
+    module.float32 = np.float32
+    module.arange = arange
+    return module
+
+
+@pytest.mark.parametrize(
+    "count, words",
+    [
+        (0, "no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)"),
+        (
+            RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient"),
+            "the CUDA runtime cannot start (RuntimeError: cudaErrorInsufficientDriver: CUDA "
+            "driver version is insufficient): check the NVIDIA driver",
+        ),
+    ],
+    ids=["zero devices", "driver too old"],
+)
+def test_cupy_without_a_usable_gpu_says_the_real_cause(monkeypatch, count, words):
+    monkeypatch.setattr(backend, "cupy", fake_module(count))
+    with pytest.raises(BackendError) as info:
         get_backend("cupy")
+    assert words in str(info.value) and "--backend numpy" in str(info.value)
+
+
+def test_a_gpu_without_the_cuda_libraries_is_found_before_training(monkeypatch):
+    def arange(*args, **kwargs):  # what CuPy raises on the first kernel without NVRTC
+        raise RuntimeError("CuPy failed to load libnvrtc.so.13: OSError: cannot open")
+
+    monkeypatch.setattr(backend, "cupy", fake_module(1, arange))
+    with pytest.raises(BackendError) as info:
+        get_backend("cupy")
+    message = str(info.value)
+    assert "sees a GPU but cannot compute on it (RuntimeError: CuPy failed to load libnvrtc" in message
+    assert 'pip install -e ".[gpu]"' in message and "\n" not in message
+
+
+@pytest.mark.parametrize("required", ["1", ""])
+def test_the_gpu_tests_skip_or_with_the_switch_fail(monkeypatch, required):
+    import conftest
+
+    monkeypatch.setattr(conftest, "cupy_unavailable_reason", lambda: "no GPU here")
+    monkeypatch.setenv(conftest.REQUIRE_GPU, required)
+    expected = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(expected, match="no GPU here"):
+        conftest._backend("cupy", monkeypatch)
 
 
 def test_backend_errors_are_user_errors():
     assert issubclass(BackendError, tinyvae.UserError)
-
-
-@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
-def test_numpy_and_cupy_give_the_same_loss_and_gradients(gpu_backend, dtype, rtol):
-    kwargs = dict(hidden=(32, 16), latent_dim=4, dtype=dtype, seed=7)
-    cpu, gpu = tinyvae.VAE(20, **kwargs), tinyvae.VAE(20, backend="cupy", **kwargs)
-    rng = np.random.default_rng(0)
-    x, eps = rng.random((16, 20)).astype(dtype), rng.standard_normal((16, 4)).astype(dtype)
-    for objective, samples in (("elbo", 1), ("iwae", 3)):
-        e = np.repeat(eps[None], samples, 0)
-        loss_c, parts_c, _ = cpu.loss_and_grads(x, eps=e, samples=samples, objective=objective)
-        loss_g, parts_g, _ = gpu.loss_and_grads(
-            gpu.backend.asarray(x), eps=e, samples=samples, objective=objective
-        )
-        np.testing.assert_allclose(float(loss_g), float(loss_c), rtol=rtol)
-        np.testing.assert_allclose(
-            gpu.backend.to_host(gpu.flat.grad), cpu.flat.grad, rtol=rtol, atol=rtol * 1e-2
-        )
-    for opt_c, opt_g in ((tinyvae.Adam(cpu.flat), tinyvae.Adam(gpu.flat)),):
-        opt_c.step()
-        opt_g.step()
-    np.testing.assert_allclose(
-        gpu.backend.to_host(gpu.flat.data), cpu.flat.data, rtol=rtol, atol=rtol * 1e-2
-    )

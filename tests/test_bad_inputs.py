@@ -162,6 +162,12 @@ CASES = [
     Case("sample label", ["--run", "{w}/run", "--label", "3"], ["leave it out"], "sample"),
     Case("evaluate k", ["--run", "{w}/run", "--k", "many"], ["--k must be a positive"], "evaluate"),
     Case("no run", ["--run", "{w}/nowhere"], ["no such checkpoint"], tool="evaluate"),
+    Case(
+        "labels out of range",
+        ["--run", "{w}/run-labels", "--k", "2"],
+        ["the test labels hold classes 0 to 5, but this conditional model knows 0 to 2"],
+        tool="evaluate",
+    ),
     # --- backends ---------------------------------------------------------------------------
     Case(
         "no GPU visible",
@@ -172,7 +178,8 @@ CASES = [
     Case(
         "GPU runtime fails",
         ["--backend", "cupy"],
-        ["no CUDA device is visible (CUDARuntimeError)", "--backend numpy"],
+        ["the CUDA runtime cannot start (CUDARuntimeError: cudaErrorInsufficientDriver)",
+         "check the NVIDIA driver", "--backend numpy"],
         env={**FAKE_CUPY, "FAKE_CUPY": "no-driver"},
     ),
     Case(
@@ -282,9 +289,9 @@ def dead_url():
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
-def train_run(folder, data):
+def train_run(folder, data, *more):
     args = ["--data-dir", str(data), "--out", str(folder), "--epochs", "1", "--no-progress"]
-    assert run(train_main, [*args, "--hidden", "8", "--latent-dim", "2"]) == 0
+    assert run(train_main, [*args, "--hidden", "8", "--latent-dim", "2", *more]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +325,10 @@ def workspace(tmp_path_factory):
     train_run(w / "run-arch", moving)
     shutil.rmtree(moving)
     idx_folder(moving, shape=(6, 6))
+    # a conditional run (classes 0 to 2) whose test labels later reach 5
+    relabelled = shutil.copytree(good, w / "relabelled")
+    train_run(w / "run-labels", relabelled, "--conditional")
+    write_idx(relabelled / "t10k-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 6)
 
     fake_cupy(w / "fakecupy")
     url, server = serve_wrong_bytes()

@@ -10,7 +10,12 @@ from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import build_parser, parse_args
 from tinyvae.tools.config import TrainConfig, check, parse_hidden
 from tinyvae.tools.data import Batches, corrupt, load
-from tinyvae.tools.evaluation import active_units, evaluate_loss, prepare_test_set
+from tinyvae.tools.evaluation import (
+    active_units,
+    evaluate_loss,
+    posterior_means,
+    prepare_test_set,
+)
 from tinyvae.tools.training import beta_at, make_model, make_optimizer, train_epoch
 
 
@@ -197,7 +202,13 @@ def test_cupy_trains_and_its_checkpoint_loads_on_numpy(gpu_backend, digits, tmp_
     second = train_epoch(model, optimizer, batches, config, 2)
     assert second["train_loss"] < first["train_loss"]
     x, y = prepare_test_set(digits, config, model.backend)
-    assert np.isfinite(evaluate_loss(model, x, y)["loss"]) and 0 <= active_units(model, x, y)
+    assert np.isfinite(evaluate_loss(model, x, y)["loss"])
     checkpoint.save(tmp_path / "c.npz", model, optimizer)
     on_cpu = checkpoint.build_model(checkpoint.load(tmp_path / "c.npz"), "numpy")
     assert np.array_equal(on_cpu.flat.data, model.backend.to_host(model.flat.data))
+    # the same weights count the same active units on either backend; after two short epochs
+    # no unit passes the usual 0.01, so count against the median variance: some do, some not
+    host_x, host_y = prepare_test_set(digits, config, on_cpu.backend)
+    median = float(np.median(posterior_means(on_cpu, host_x, host_y).var(axis=0)))
+    counts = [active_units(m, a, b, median) for m, a, b in ((model, x, y), (on_cpu, host_x, host_y))]
+    assert counts[0] == counts[1] and 0 < counts[1] < config.latent_dim

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     dataset = load(config.dataset, config.data_dir, progress=not args.no_progress)
     x, y = prepare_test_set(dataset, config, model.backend)
     x, y = x[: args.n], y[: args.n]
-    check_data(model, x, config, "the test images")
+    check_data(model, x, config, "the test images", y)
 
     start = time.perf_counter()
     elbo = evaluate_loss(model, x, y, seed=args.seed)

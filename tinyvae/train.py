@@ -62,6 +62,11 @@ def main(argv=None) -> int:
     saved = resumed_checkpoint(folder) if config.resume else None
     if saved is not None:
         config = resumed_config(saved, given)
+        before = (saved.meta.get("config") or {}).get("backend", config.backend)
+        if before != config.backend:  # allowed, but the bits differ from here on
+            print(f"note: this run trained on {before} and continues on {config.backend}: "
+                  "it resumes, but not bit for bit (each backend has its own random numbers "
+                  "and rounding); keep one backend for an exact resume", file=sys.stderr)
     backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
     if saved is None:
         new_folder(folder)  # before any download, so an unwritable --out is reported at once
@@ -78,7 +83,8 @@ def main(argv=None) -> int:
         binarize=config.binarize,
     )
     test_x, test_y = prepare_test_set(dataset, config, model.backend)
-    check_data(model, batches.x, config, "the training images")
+    check_data(model, batches.x, config, "the training images", batches.y)
+    check_data(model, test_x, config, "the test images", test_y)
     state = {"epoch": 0, "step": 0, "sums": None, "history": []}
     if saved is not None:
         checkpoint.restore(saved, model, optimizer)

@@ -88,8 +88,7 @@ def gaussian_log_likelihood(x, mean, logvar):
 
     ``logvar`` is an array broadcastable to x (per pixel, learned) or a float (fixed).
     """
-    xp = array_module(x)
-    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * xp.exp(-logvar)).sum(axis=-1)
+    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * inverse_variance(logvar)).sum(axis=-1)
 
 
 def gaussian_log_likelihood_grad(x, mean, logvar):
@@ -98,9 +97,19 @@ def gaussian_log_likelihood_grad(x, mean, logvar):
     .. math:: \frac{\partial}{\partial m} = (x - m) e^{-\ell}, \qquad
               \frac{\partial}{\partial \ell} = -\tfrac12 + \tfrac12 (x - m)^2 e^{-\ell}
     """
-    xp = array_module(x)
-    scaled = (x - mean) * xp.exp(-logvar)  # (x - m) / var
+    scaled = (x - mean) * inverse_variance(logvar)  # (x - m) / var
     return scaled, 0.5 * (scaled * (x - mean) - 1)
+
+
+def inverse_variance(logvar):
+    r""":math:`e^{-\ell}`: an array for an array, a Python float for a number.
+
+    A fixed log-variance is a Python float on purpose: NumPy and CuPy treat a Python
+    number as "weak", so float32 data times it stays float32. ``xp.exp(-0.0)`` would be
+    a float64 scalar, which turns the loss and the whole backward pass into float64."""
+    if isinstance(logvar, (int, float)):
+        return math.exp(-logvar)
+    return array_module(logvar).exp(-logvar)
 
 
 # --- The prior and the approximate posterior ---------------------------------------------

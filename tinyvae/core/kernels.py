@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from tinyvae.core.backend import array_module, cupy
+from tinyvae.core.backend import array_module
 
 BLOCK = 2**15  # elements per NumPy block: the 5 arrays of a block (640 KB) stay in the cache
 FLUSH_EVERY = 10  # steps between two flush_subnormals
@@ -40,8 +40,9 @@ def adam_update(theta, g, m, v, beta1, beta2, alpha, eps_hat, t, scratch, compil
     ``compiled=False`` asks for NumPy even when the compiled loop is there (not on a GPU).
     """
     b1, b2 = float(beta1), float(beta2)
-    if cupy is not None and isinstance(g, cupy.ndarray):
-        _cupy_adam()(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, theta, m, v)
+    xp = array_module(g)
+    if xp is not np:  # CuPy: one kernel, compiled on first use
+        _cupy_adam(xp)(g, b1, 1 - b1, b2, 1 - b2, alpha, eps_hat, theta, m, v)
         return
     flush = t % FLUSH_EVERY == 0
     loop = compiled_adam_loop() if compiled else None
@@ -111,15 +112,22 @@ def compiled_adam_loop():
 
 
 @functools.cache
-def _cupy_adam():
-    """The whole Adam update as one GPU kernel, compiled on first use."""
+def _cupy_adam(cupy):
+    """The whole Adam update as one GPU kernel, built by ``cupy`` (the arrays' module) and
+    compiled on first use. Every T is the arrays' dtype; the scalars are rounded to it.
+
+    The brackets set the order of the roundings, the NumPy passes' order, and ``--fmad=false``
+    stops the compiler from fusing a multiply and an add into one rounding; so each line
+    rounds as the CPU's does. (The CPU also clears subnormal moments every FLUSH_EVERY
+    steps; this kernel keeps them, which moves no weight measurably.)"""
     return cupy.ElementwiseKernel(
         "T g, T b1, T one_minus_b1, T b2, T one_minus_b2, T alpha, T eps_hat",
         "T theta, T m, T v",
         """
         m = b1 * m + one_minus_b1 * g;
-        v = b2 * v + one_minus_b2 * g * g;
-        theta -= alpha * m / (sqrt(v) + eps_hat);
+        v = b2 * v + one_minus_b2 * (g * g);
+        theta -= alpha * (m / (sqrt(v) + eps_hat));
         """,
         "tinyvae_adam",
+        options=("--fmad=false",),
     )

@@ -27,9 +27,20 @@ def prepare_test_set(dataset, config, backend):
     return backend.asarray(x), backend.asarray(dataset.test_y, dtype=np.int64)
 
 
-def check_data(model, x, config, name: str) -> None:
+def check_data(model, x, config, name: str, labels=None) -> None:
     """Check a whole data split once (so that each step can skip the check), as a one-line
-    UserError: the images must suit the model (width, values in [0, 1] for Bernoulli)."""
+    UserError: the images must suit the model (width, values in [0, 1] for Bernoulli), and
+    for a conditional model the labels must be classes it knows. A label outside them would
+    raise an IndexError on NumPy but wrap around silently on CuPy."""
+    if model.num_classes and labels is not None and len(labels):
+        ends = model.backend.to_host(model.xp.stack([labels.min(), labels.max()]))  # one read
+        low, high = int(ends[0]), int(ends[1])
+        if low < 0 or high >= model.num_classes:
+            raise UserError(
+                f"{name.replace('images', 'labels')} hold classes {low} to {high}, but this "
+                f"conditional model knows 0 to {model.num_classes - 1}: use the data set the "
+                "run was trained on"
+            )
     if x.ndim == 2 and x.shape[1] != model.input_dim:
         raise UserError(
             f"{name} have {x.shape[1]} pixels but this model takes {model.input_dim}: use "

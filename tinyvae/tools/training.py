@@ -13,9 +13,10 @@ here the reparameterization noise and the input corruption. So a run resumed at 
 ``e`` (or at step ``s`` of it: the first ``s`` draws are replayed) continues bit for bit.
 
 Speed: nothing is read back from the device inside a step. The running loss, and the
-sum of the squared gradient norms, are summed on the device and read every
-``config.progress_every`` steps (every step on NumPy, where reading costs nothing), which
-is also where a NaN or Inf loss or gradient is caught: one NaN makes its sum NaN for good.
+sum of the squared gradient norms, are summed on the device and read, together in one
+copy, every ``config.progress_every`` steps (every step on NumPy, where reading costs
+nothing), which is also where a NaN or Inf loss or gradient is caught: one NaN makes its
+sum NaN for good. An epoch ends with one wait for the device and one read of its sums.
 """
 
 from __future__ import annotations
@@ -105,9 +106,12 @@ def train_epoch(
     every = getattr(config, "checkpoint_every", None) if on_checkpoint is not None else None
     start, step, beta = time.perf_counter(), start_step, beta_at(config, 0, steps)
 
+    def read_back(*values):  # 0-d device arrays -> floats, in one copy: on a GPU, one wait
+        return [float(v) for v in backend.to_host(xp.stack(values))]
+
     def sums_now():  # the running sums, read back to the host (to save or to return)
         seconds = sums["seconds"] + time.perf_counter() - start
-        return {k: float(acc[k]) for k in PARTS} | {"seconds": seconds}
+        return dict(zip(PARTS, read_back(*(acc[k] for k in PARTS)))) | {"seconds": seconds}
 
     bar = tqdm(
         total=steps,
@@ -138,8 +142,8 @@ def train_epoch(
             acc["images"] = acc["images"] + B
             save_now = every is not None and step % every == 0 and step < steps
             if step % read_every == 0 or step == steps or save_now:
-                running = float(acc["objective"] / acc["images"])  # the one read-back
-                check_finite(running, config, epoch, step, float(grad_sq))
+                running, grad_total = read_back(acc["objective"] / acc["images"], grad_sq)
+                check_finite(running, config, epoch, step, grad_total)
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{running:.2f}", refresh=False)
             if save_now:
