@@ -1,7 +1,7 @@
 """benchmarks/gpu_check.py, the one command that proves --backend cupy on a GPU, kept working
 on every commit: on a CPU it must report each GPU part as skipped, with a one-line reason;
 and its GPU parts are rehearsed on the stand-in for CuPy (tests/fake_cupy.py), so that a bug
-in the script itself is found here, not in the few minutes a GPU is lent. The rehearsal's
+in the script itself is found here, not in the few minutes of a GPU run. The rehearsal's
 numbers mean nothing: only a run on a GPU measures anything."""
 
 import json
