@@ -8,6 +8,10 @@ A :class:`UserError` (bad flag, missing file, diverged training ...) prints
 So does running out of memory, which a size that is too large for this machine causes
 (``--hidden 100000``, ``--n 10000000000``). Ctrl-C exits with status 130. Any other
 exception is a bug and keeps its traceback.
+
+When the program reading a tool's output goes away (``python -m tinyvae.train ... | head -3``),
+the tool carries on with its work and writes nothing more to that stream: a training run
+still finishes its epochs and its run folder, and exits as it would have.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import os
 import re
 import signal
 import sys
@@ -30,18 +35,69 @@ USER_ERROR, INTERRUPTED = 2, 130
 
 def run(main, argv=None) -> int:
     """Call ``main(argv)`` and turn its outcome into an exit status."""
+    with output_may_close():
+        try:
+            return int(main(argv) or 0)
+        except UserError as error:
+            return report(str(error))
+        except MemoryError as error:
+            return report(
+                f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
+                "--hidden, --latent-dim, --batch-size, --n or --k"
+            )
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return INTERRUPTED
+
+
+class Closable:
+    """A text stream (stdout, stderr) that, once its reader has gone, drops what it is given.
+
+    Writing into a pipe whose reader has exited raises BrokenPipeError. From then on the
+    stream's file descriptor points at os.devnull (so that Python's own flush at exit
+    succeeds too) and every later write is dropped."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_by_reader = stream, False
+
+    def _reader_gone(self):
+        self.closed_by_reader = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def write(self, text):
+        if not self.closed_by_reader:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self):
+        if not self.closed_by_reader:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def __getattr__(self, name):  # isatty, encoding, fileno ...: the stream's own
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def output_may_close():
+    """Within this block, stdout and stderr survive their reader going away (see Closable)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (s if s is None else Closable(s) for s in saved)
     try:
-        return int(main(argv) or 0)
-    except UserError as error:
-        return report(str(error))
-    except MemoryError as error:
-        return report(
-            f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
-            "--hidden, --latent-dim, --batch-size, --n or --k"
-        )
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return INTERRUPTED
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def report(message: str) -> int:
@@ -109,7 +165,7 @@ def add_backend_flag(parser) -> None:
         type=converter("--backend", choices=BACKENDS),
         default="numpy",
         metavar="{" + ",".join(BACKENDS) + "}",
-        help="(default: numpy)",
+        help="array library: numpy (CPU) or cupy (a GPU; needs CuPy) (default: numpy)",
     )
 
 

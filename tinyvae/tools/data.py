@@ -40,6 +40,11 @@ DIGITS_FILE = Path(__file__).with_name("digits.npz")
 DIGITS_TRAIN = 1500  # first 1,500 digits train, the remaining 297 test
 #: Folders that system packages install data sets into; used before any download.
 SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+#: What the labels 0..9 stand for, where they are not simply the digits.
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),  # fmt: skip
+}
 IDX_FILES = {  # what each array is called in an MNIST-format folder
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",
@@ -66,6 +71,7 @@ class Dataset:
     val_x: np.ndarray | None = field(default=None, repr=False)
     val_y: np.ndarray | None = field(default=None, repr=False)
     source: str = ""  # where the data came from, for logs
+    class_names: tuple = ()  # what each label means (Fashion-MNIST); empty: the label itself
 
 
 def load(name="mnist", data_dir=None, validation=0, seed=0, progress=True) -> Dataset:
@@ -97,7 +103,9 @@ def load(name="mnist", data_dir=None, validation=0, seed=0, progress=True) -> Da
     (train_x, train_y), (test_x, test_y), image_shape = arrays
     if classes is None:
         classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
-    ds = Dataset(name, train_x, train_y, test_x, test_y, image_shape, classes, source=source)
+    names = CLASS_NAMES.get(name, ()) if data_dir is None else ()
+    ds = Dataset(name, train_x, train_y, test_x, test_y, image_shape, classes, source=source,
+                 class_names=names)  # fmt: skip
     if validation:
         keep, held = _validation_indices(len(train_x), validation, seed)
         ds.val_x, ds.val_y = train_x[held], train_y[held]

@@ -6,14 +6,25 @@
     *.png                        pictures (plots.py)
 
 ``metrics.jsonl`` is rewritten whole, atomically, from the history the checkpoint holds,
-so the files of a run always agree with each other.
+so the files of a run always agree with each other. Everything an epoch writes is written
+before its checkpoint, so a checkpoint never describes files that are not there yet.
+
+One training at a time may write into a folder: :func:`claimed` holds a lock on it (an
+advisory ``flock`` on the folder itself, released by the system even after ``kill -9``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
+
+try:
+    import fcntl  # POSIX; on Windows there is no lock and two trainings are not stopped
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 from tinyvae.errors import CheckpointError, UserError
 from tinyvae.tools import checkpoint
@@ -25,6 +36,7 @@ from tinyvae.tools.training import PARTS
 RESUMABLE = (
     "epochs",
     "backend",
+    "threads",
     "out",
     "resume",
     "no_progress",
@@ -43,12 +55,9 @@ def default_folder(config) -> Path:
     return Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def new_folder(folder: Path) -> None:
-    """Create the run folder; refuse one that already holds a run."""
-    if (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} already holds a run: add --resume to continue it, or choose another --out"
-        )
+def new_folder(folder: Path) -> list:
+    """Create the run folder (and its parents); return the folders it made, deepest last."""
+    made = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -56,6 +65,57 @@ def new_folder(folder: Path) -> None:
             f"cannot create the run folder {folder} ({error.strerror or error}): choose "
             "another --out, in a folder you can write to"
         ) from None
+    return made
+
+
+@contextlib.contextmanager
+def claimed(folder: Path, new: bool):
+    """Hold ``folder`` for one training: create it if ``new``, and lock it.
+
+    A second training into the same folder, new or resumed, is refused while this one runs.
+    A new run writes nothing into the folder before its first checkpoint; if it fails before
+    that (no network, a bad flag value found once the data are loaded, Ctrl-C), the folders
+    it made are removed again, so no empty run folder is left behind."""
+    if not new and not (folder / "checkpoint.npz").exists():
+        raise nothing_to_resume(folder)
+    made = new_folder(folder) if new else []
+    lock = _lock(folder)
+    try:
+        if new and (folder / "checkpoint.npz").exists():
+            raise UserError(
+                f"{folder} already holds a run: add --resume to continue it, or choose "
+                "another --out"
+            )
+        yield
+    except BaseException:
+        if not (folder / "checkpoint.npz").exists():
+            for path in reversed(made):
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only if empty: nothing of anyone else's is removed
+        raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(folder: Path):
+    """An open descriptor of ``folder`` holding its exclusive lock (None where there are no
+    locks); a UserError when another process holds it."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        raise UserError(f"cannot open the run folder {folder} ({error.strerror or error})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(
+            f"another training is writing into {folder} right now: wait until it has "
+            "finished (then add --resume to continue it), or choose another --out"
+        ) from None
+    return fd
 
 
 def resumed_state(saved, steps_per_epoch: int) -> dict:
@@ -85,11 +145,30 @@ def resumed_state(saved, steps_per_epoch: int) -> dict:
 def resumed_checkpoint(folder: Path):
     """The checkpoint that ``--resume`` continues from."""
     if not (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} holds no checkpoint to resume: check --out, or start the run "
-            "without --resume"
-        )
+        raise nothing_to_resume(folder)
     return checkpoint.load(folder)
+
+
+def nothing_to_resume(folder) -> UserError:
+    return UserError(
+        f"{folder} holds no checkpoint to resume: check --out, or start the run without --resume"
+    )
+
+
+def already_trained(folder, saved, config) -> bool:
+    """Whether the run in ``folder`` has trained all of ``config.epochs`` already: then there is
+    nothing to do, and nothing is written. Asking for fewer epochs than it has is a UserError:
+    a resume only ever trains further, and never changes what a finished run holds."""
+    epoch, step = saved.state.get("epoch"), saved.state.get("step")
+    if type(epoch) is not int or type(step) is not int:
+        return False  # a damaged state: resumed_state says so
+    has = f"{epoch} epochs" + (f" and {step} steps of epoch {epoch + 1}" if step else "")
+    if config.epochs < epoch or (config.epochs == epoch and step):
+        raise UserError(
+            f"{folder} already has {has}, more than --epochs {config.epochs}: a resumed run "
+            f"only trains further; give --epochs N above {epoch} (nothing was changed)"
+        )
+    return config.epochs == epoch
 
 
 def resumed_config(saved, given: dict) -> TrainConfig:
@@ -104,7 +183,7 @@ def resumed_config(saved, given: dict) -> TrainConfig:
             raise UserError(
                 f"{flag(name)} {show(getattr(asked, name))} differs from this run's "
                 f"{show(getattr(config, name))}: a resumed run keeps its recipe (only "
-                f"--epochs, --backend and display flags may change); leave {flag(name)} "
+                f"--epochs, --backend, --threads and display flags may change); leave {flag(name)} "
                 "out, or start a new run in another --out"
             )
     return config
