@@ -21,7 +21,6 @@ from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
 
-
 EXAMPLES = """examples:
   python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
   python -m tinyvae.sample --run runs/digits --n 100 --seed 7 --out more.png
