@@ -26,6 +26,8 @@ import json
 import sys
 import time
 
+import numpy as np
+
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
 from tinyvae.tools.config import from_dict
@@ -83,6 +85,12 @@ def main(argv=None) -> int:
     check_data(model, all_x, config, "the test images")
     x, y = all_x[: args.n], all_y[: args.n]
 
+    with np.errstate(all="ignore"):  # a diverged model scores inf, said in the table
+        return report(args, ckpt, model, dataset, all_x, all_y, x, y)
+
+
+def report(args, ckpt, model, dataset, all_x, all_y, x, y) -> int:
+    """Score x (and count active units on all_x), then print the table or the JSON object."""
     start = time.perf_counter()
     elbo = evaluate_loss(model, x, y, seed=args.seed)
     progress = not (args.no_progress or args.json)

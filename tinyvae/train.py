@@ -73,14 +73,18 @@ def main(argv=None) -> int:
                     f"nothing to do: give --epochs N above {config.epochs} to train further"
                 )
                 return 0
-        return train(config, folder, saved)
+        return train(config, folder, saved, given)
 
 
-def train(config, folder: Path, saved=None) -> int:
-    """Train the run ``config`` describes in ``folder``, continuing ``saved`` if given."""
+def train(config, folder: Path, saved=None, given=()) -> int:
+    """Train the run ``config`` describes in ``folder``, continuing ``saved`` if given.
+    ``given``: the flags the command line gave (a --batch-size larger than the data is
+    refused; the default 128 on a smaller data set makes one batch of all of it)."""
     backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
-    check_batch_size(config, len(dataset.train_x), dataset.name)
+    if saved is None and "batch_size" in given:
+        data = f"--data-dir {config.data_dir}" if config.data_dir else dataset.name
+        check_batch_size(config, len(dataset.train_x), data)
     model = make_model(config, dataset.train_x.shape[1], dataset.num_classes, backend)
     optimizer = make_optimizer(model, config)
     batches = Batches(

@@ -148,6 +148,10 @@ class Parser(argparse.ArgumentParser):
                 raise UserError(rest)
             if rest.startswith("must be"):
                 raise UserError(f"{name} {rest}")
+        missing = re.fullmatch(r"argument (--[\w-]+)(?:/\S+)?: expected one argument", message)
+        if missing:  # "--gaussian-logvar -1e3": argparse took the value for a flag
+            name = missing.group(1)
+            message += f"; a value that starts with '-' is written {name}=VALUE"
         unknown = re.fullmatch(r"unrecognized arguments: (.*)", message, re.DOTALL)
         if unknown:  # a typo? "--epocs" -> "did you mean --epochs?"
             options = [o for o in self._option_string_actions if o.startswith("--")]

@@ -129,8 +129,9 @@ def choose_threads(asked, model, batch_size: int, kept=None) -> tuple:
     """``(threads, why)``: ``asked`` (``--threads``) when given, else ``kept`` (the count a
     resumed run started with), else chosen as the module docstring says."""
     limit = blas_limit() or 1
-    if asked:
-        return int(asked), "--threads"
+    if asked:  # OpenBLAS caps it at the most it was built for: say what it really uses
+        with blas_threads(asked):
+            return blas_limit() or int(asked), "--threads"
     if kept:
         n = min(int(kept), limit)
         return n, "kept from the start of this run (--threads N changes it)"
