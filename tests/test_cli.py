@@ -389,3 +389,19 @@ def test_the_thread_count_is_recorded(digits_run, tmp_path):
     assert json.loads((auto / "config.json").read_text())["threads"] is None
     assert "BLAS threads: 1 (automatic: " in done.stdout
     assert metrics(auto)[0]["threads"] == 1 == checkpoint.load(auto).state["threads"]
+
+
+def test_a_trained_run_loads_in_python(digits_run, tmp_path):
+    import tinyvae
+
+    folder, _ = digits_run
+    run = tinyvae.load_run(folder)
+    assert run.epoch == 2 and run.history == metrics(folder) and run.image_shape == (8, 8)
+    assert run.config.dataset == "digits" and run.folder == folder
+    saved = checkpoint.load(folder)
+    assert np.array_equal(run.model.flat.data, saved.arrays["params"])
+    assert run.optimizer.t == saved.meta["optimizer"]["t"] == 2 * 12  # 12 steps per epoch
+    assert np.array_equal(run.optimizer.m, saved.arrays["optimizer.m"])
+    assert run.model.sample(3).shape == (3, 64)
+    with pytest.raises(tinyvae.CheckpointError, match="no such checkpoint"):
+        tinyvae.load_run(tmp_path / "nothing")

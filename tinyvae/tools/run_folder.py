@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -26,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover
     fcntl = None
 
+from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import CheckpointError, UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.config import TrainConfig, check, flag, from_dict
@@ -44,6 +46,38 @@ RESUMABLE = (
     "checkpoint_every",
     "pictures_every",
 )
+
+
+@dataclass
+class Run:
+    """A run folder read back (:func:`load_run`): the trained model and what made it."""
+
+    folder: Path
+    model: object  # a tinyvae VAE with the checkpoint's weights
+    optimizer: object  # its Adam or SGD, with the saved state: training can go on from here
+    config: TrainConfig  # the recipe (config.json's fields)
+    history: list  # metrics.jsonl's rows: one dict per epoch, losses in nats per image
+    epoch: int  # epochs trained
+    image_shape: tuple  # (H, W): model.decode(z) rows reshape to images of this shape
+
+
+def load_run(folder, backend="numpy") -> Run:
+    """The run in ``folder`` (or its ``checkpoint.npz``), with its model on ``backend``::
+
+        run = tinyvae.load_run("runs/digits")
+        images = run.model.sample(16).reshape(-1, *run.image_shape)
+        print(run.epoch, run.history[-1]["test_loss"], run.config.lr)
+
+    Every problem with the folder or its checkpoint is a one-line ``CheckpointError``."""
+    ckpt = checkpoint.load(folder)
+    config = from_dict(ckpt.meta.get("config") or {})
+    model = checkpoint.build_model(ckpt, backend)
+    optimizer = OPTIMIZERS[config.optimizer](model.flat, lr=config.lr, clip_norm=config.clip_norm)
+    checkpoint.restore(ckpt, model, optimizer)
+    state = ckpt.state
+    shape = tuple(state.get("image_shape") or ())
+    return Run(ckpt.path.parent, model, optimizer, config, list(state.get("history") or []),
+               int(state.get("epoch") or 0), shape)  # fmt: skip
 
 
 def write_metrics(path, history) -> None:
