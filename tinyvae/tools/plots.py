@@ -128,7 +128,7 @@ def save_latent_scatter(path, mu, labels, title=None, class_names=()):
     much each one's mean varies. With L = 1 the vertical axis is the label."""
     mu, labels = np.asarray(mu), np.asarray(labels)
     variances = mu.var(axis=0)  # (L,)
-    units = most_active_units(mu, 2)
+    units = sorted(most_active_units(mu, 2))  # the lower-numbered one across, as manifold.png
     fig = Figure(figsize=(7, 5.5), dpi=100)
     ax = fig.subplots()
     ys = mu[:, units[1]] if len(units) > 1 else labels + np.linspace(-0.3, 0.3, len(labels))
@@ -144,9 +144,9 @@ def save_latent_scatter(path, mu, labels, title=None, class_names=()):
     ax.set_xlabel(axis(units[0]))
     ax.set_ylabel(axis(units[1]) if len(units) > 1 else "label (spread a little)")
     active = int((variances > 0.01).sum())
-    which = "its two latent units" if len(variances) == 2 else (
-        f"its two most active latent units, of {len(variances)} ({active} active)")  # fmt: skip
-    ax.set_title(title or f"posterior means of the test images on {which}", fontsize=10)
+    which = " on its two latent units" if len(variances) == 2 else (
+        f"\non the two most active of its {len(variances)} latent units ({active} active)")  # fmt: skip
+    ax.set_title(title or f"posterior means of the test images{which}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
