@@ -405,3 +405,15 @@ def test_a_trained_run_loads_in_python(digits_run, tmp_path):
     assert run.model.sample(3).shape == (3, 64)
     with pytest.raises(tinyvae.CheckpointError, match="no such checkpoint"):
         tinyvae.load_run(tmp_path / "nothing")
+
+
+def test_the_usage_guide_covers_every_flag():
+    import re
+    from pathlib import Path
+
+    from tinyvae.tools.cli import build_parser
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    flags = [o for o in build_parser()._option_string_actions if o.startswith("--")]
+    missing = [f for f in flags if f != "--help" and not re.search(re.escape(f) + r"(?![\w-])", guide)]
+    assert missing == [], f"docs/usage.md does not mention {', '.join(missing)}"

@@ -10,15 +10,19 @@ The run folder::
     samples_epochNN.png          the same 64 prior draws, decoded after every epoch (see --pictures-every)
     reconstructions_epochNN.png  test images above their reconstructions
     loss.png                     loss curves
-    latent.png                   posterior means of the test set, coloured by label (at the end)
+    latent.png                   posterior means of the test set on the two most active units,
+                                 coloured by label (at the end)
     manifold.png                 decoded grid over a 2-D latent space (2-D latents only)
-    interpolation.png            decoded straight lines between test images' codes
+    interpolation.png            test images, and the decoded straight lines between their codes
 
 A checkpoint is written at the end of every epoch (and every N steps with
 ``--checkpoint-every N``), atomically, so that a crash or ``kill -9`` at any moment leaves
 the previous one readable. The first Ctrl-C finishes the current step, saves a checkpoint
 of that exact point (mid-epoch) and exits; ``--resume`` then continues bit for bit, as if
-nothing had happened. A checkpoint is never written from weights that are NaN or Inf.
+nothing had happened. A checkpoint is never written from weights that are NaN or Inf, and
+an epoch's checkpoint is written after its metrics and pictures. A resume only trains
+further: a finished run is never changed. The BLAS thread count is chosen when a run starts
+(``tinyvae/tools/threads.py``) and kept when it is resumed.
 """
 
 from __future__ import annotations
