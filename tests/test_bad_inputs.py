@@ -95,6 +95,13 @@ CASES = [
     Case("hidden zero", ["--hidden", "64,0"], [SIZES]),
     Case("hidden semicolons", ["--hidden", "64;32"], [SIZES]),
     Case("hidden too big", ["--hidden", "100000000000000"], ["out of memory", "smaller --hidden"]),
+    Case("hidden beyond any array", ["--hidden", str(2**63)], ["out of memory", "--hidden"]),
+    Case(
+        "samples beyond any array",
+        ["--run", "{w}/run", "--n", str(2**63)],
+        ["out of memory (Maximum allowed dimension exceeded)", "--n"],
+        tool="sample",
+    ),
     # --- data -------------------------------------------------------------------------------
     Case("missing data dir", ["--data-dir", "{w}/nowhere"], ["does not exist", "give a folder"]),
     Case("empty data dir", ["--data-dir", "{w}/empty"], ["has no train-images-idx3", "needs"]),

@@ -6,8 +6,8 @@
 A :class:`UserError` (bad flag, missing file, diverged training ...) prints
 ``error: <message>`` as one line on stderr and exits with status 2, without a traceback.
 So does running out of memory, which a size that is too large for this machine causes
-(``--hidden 100000``, ``--n 10000000000``). Ctrl-C exits with status 130. Any other
-exception is a bug and keeps its traceback.
+(``--hidden 100000``, ``--n 10000000000``), and a size no array can have at all. Ctrl-C
+exits with status 130. Any other exception is a bug and keeps its traceback.
 
 When the program reading a tool's output goes away (``python -m tinyvae.train ... | head -3``),
 the tool carries on with its work and writes nothing more to that stream: a training run
@@ -31,6 +31,8 @@ from tinyvae.errors import UserError
 from tinyvae.tools.config import CHECKS, TrainConfig, check, flag, unknown_choice, wanted
 
 USER_ERROR, INTERRUPTED = 2, 130
+#: What NumPy says of a size no array can have (--hidden 9223372036854775808): too big, too.
+TOO_BIG = re.compile(r"Maximum allowed (dimension|size) exceeded|array is too big")
 
 
 def run(main, argv=None) -> int:
@@ -40,10 +42,12 @@ def run(main, argv=None) -> int:
             return int(main(argv) or 0)
         except UserError as error:
             return report(str(error))
-        except MemoryError as error:
+        except (MemoryError, ValueError) as error:
+            if isinstance(error, ValueError) and not TOO_BIG.search(str(error)):
+                raise  # any other ValueError is a bug
             return report(
                 f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
-                "--hidden, --latent-dim, --batch-size, --n or --k"
+                "--hidden, --latent-dim, --batch-size, --samples, --n or --k"
             )
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
