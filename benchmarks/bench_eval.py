@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 from bench_train import (  # noqa: E402
     DATA_DIR,
     ROOT,
+    load_images,
     load_train_images,
     reset_peak_rss,
     status_bytes,
@@ -40,9 +41,7 @@ def load_test_images(data_dir, synthetic, n, seed):
     path = Path(data_dir) / "t10k-images-idx3-ubyte.gz"
     if synthetic or not path.is_file():
         return np.random.default_rng(seed + 1).random((n, 784), dtype=np.float32), "synthetic"
-    from torch_reference import load_images
-
-    return load_images(path)[:n], "fashion-mnist"
+    return load_images(path)[:n], "fashion-mnist"  # NumPy alone: no PyTorch in this process
 
 
 def worker(args):

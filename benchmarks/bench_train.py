@@ -31,6 +31,7 @@ Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also a
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import resource
@@ -57,15 +58,22 @@ def train_file(data_dir):
     return path if path.is_file() else None
 
 
+def load_images(path):
+    """An IDX image file (gzip) -> float32 (n, 784) in [0, 1], with NumPy alone.
+
+    The same as ``torch_reference.load_images``, but importing that module imports PyTorch
+    when it can (about 200 MiB), which would count in tinyvae's memory."""
+    with gzip.open(path, "rb") as f:
+        raw = np.frombuffer(f.read(), dtype=np.uint8, offset=16)
+    return raw.reshape(-1, 784).astype(np.float32) / 255.0
+
+
 def load_train_images(data_dir, synthetic, seed):
     """(N_TRAIN, 784) float32 in [0, 1] (60,000 unless --images), and where it came from."""
     path = train_file(data_dir)
     if synthetic or path is None:
         x = np.random.default_rng(seed).random((N_TRAIN, D), dtype=np.float32)
         return x, "synthetic"  # uniform noise: right shape for timing, meaningless as a loss
-    sys.path.insert(0, str(HERE))
-    from torch_reference import load_images  # NumPy only; PyTorch is not needed for this
-
     return load_images(path)[:N_TRAIN], "fashion-mnist"
 
 
@@ -268,7 +276,9 @@ def worker_main(args):
     # is not training's, so it is forgotten here. The peak reported then covers the epochs,
     # with the libraries, the model and the resident training set included.
     peak_reset = reset_peak_rss()
-    send({"ok": True, "data": source, "base_rss": status_bytes("VmRSS"), "peak_reset": peak_reset})
+    torch_loaded = "torch" in sys.modules  # only the torch contestant may have it
+    send({"ok": True, "data": source, "base_rss": status_bytes("VmRSS"), "peak_reset": peak_reset,
+          "torch_loaded": torch_loaded})  # fmt: skip
     for line in sys.stdin:
         if line.strip() == "epoch":
             sync()
@@ -347,6 +357,7 @@ def race(args, device, batch_size):
             page_faults_per_epoch=faults[name],
             peak_rss_bytes=end.get("peak_rss"),
             base_rss_bytes=w.hello.get("base_rss"),
+            torch_loaded=w.hello.get("torch_loaded"),  # True only for "torch": its memory
             last_loss=losses[name][-1],
             **{k: v for k, v in end.items() if k.startswith("device")},
         )
@@ -392,6 +403,9 @@ def print_table(summaries):
             if "ratio_tinyvae_over_torch" + suffix in s:
                 ratios.insert(0, f"{label}/torch = {s['ratio_tinyvae_over_torch' + suffix]:.2f}")
             print(f"{'':13}{', '.join(ratios)}")
+        stray = [n for n, r in s["results"].items() if n != "torch" and r["torch_loaded"]]
+        if stray:
+            print(f"{'':13}warning: PyTorch was loaded in {', '.join(stray)}: memory inflated")
         print(
             f"{'':13}(medians; tinyvae's Adam: {s['adam']}; data: {s['data']}; "
             f"load average {s['load_before']:.2f} -> {s['load_after']:.2f})"

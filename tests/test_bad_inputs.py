@@ -71,6 +71,16 @@ CASES = [
     Case("word epochs", ["--epochs", "ten"], ["--epochs must be a positive integer", "'ten'"]),
     Case("fractional epochs", ["--epochs", "2.5"], ["--epochs must be a positive integer"]),
     Case("zero batch size", ["--batch-size", "0"], ["--batch-size must be a positive integer"]),
+    Case(  # one step per epoch, and nothing learned: refused once the data are loaded
+        "batch larger than the data",
+        ["--batch-size", "100000"],
+        ["--batch-size 100000 is more than the 1,500 training images of digits", "at most 1500"],
+    ),
+    Case(
+        "negative value taken for a flag",
+        ["--likelihood", "gaussian", "--gaussian-logvar", "-1e3"],
+        ["--gaussian-logvar: expected one argument", "written --gaussian-logvar=VALUE"],
+    ),
     Case("word batch size", ["--batch-size", "big"], ["--batch-size must be a positive integer"]),
     Case("zero latent size", ["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
     Case("fractional latent", ["--latent-dim", "1.5"], ["--latent-dim must be a positive"]),
@@ -85,6 +95,13 @@ CASES = [
     Case("hidden zero", ["--hidden", "64,0"], [SIZES]),
     Case("hidden semicolons", ["--hidden", "64;32"], [SIZES]),
     Case("hidden too big", ["--hidden", "100000000000000"], ["out of memory", "smaller --hidden"]),
+    Case("hidden beyond any array", ["--hidden", str(2**63)], ["out of memory", "--hidden"]),
+    Case(
+        "samples beyond any array",
+        ["--run", "{w}/run", "--n", str(2**63)],
+        ["out of memory (Maximum allowed dimension exceeded)", "--n"],
+        tool="sample",
+    ),
     # --- data -------------------------------------------------------------------------------
     Case("missing data dir", ["--data-dir", "{w}/nowhere"], ["does not exist", "give a folder"]),
     Case("empty data dir", ["--data-dir", "{w}/empty"], ["has no train-images-idx3", "needs"]),
@@ -104,7 +121,7 @@ CASES = [
     Case(
         "mirror unreachable",
         ["--dataset", "mnist", "--no-progress", "--out", "{w}/out/offline"],
-        ["could not download", "--data-dir FOLDER"],
+        ["could not download", "--data-dir FOLDER", "/cache/mnist by hand", "TINYVAE_MIRRORS"],
         env={"TINYVAE_MIRRORS": "{dead}"},
     ),
     # --- output -----------------------------------------------------------------------------
@@ -117,6 +134,24 @@ CASES = [
         "sample into a missing folder",
         ["--run", "{w}/run", "--out", "{w}/nowhere/grid.png"],
         ["cannot write", "choose an --out"],
+        tool="sample",
+    ),
+    Case(
+        "sample into a folder",
+        ["--run", "{w}/run", "--out", "{w}/empty"],
+        ["is a folder: give a file name", "samples.png"],
+        tool="sample",
+    ),
+    Case(
+        "sample as text",
+        ["--run", "{w}/run", "--out", "{w}/grid.txt"],
+        ["cannot write a picture named grid.txt", ".png", "choose a name"],
+        tool="sample",
+    ),
+    Case(  # renaming over it would replace the pipe (or a device: /dev/full) with a file
+        "sample onto a pipe",
+        ["--run", "{w}/run", "--out", "{w}/fifo.png"],
+        ["fifo.png: it is not a regular file", "another name"],
         tool="sample",
     ),
     # --- resume and checkpoints -------------------------------------------------------------
@@ -299,6 +334,7 @@ def workspace(tmp_path_factory):
     w = tmp_path_factory.mktemp("bad")
     (w / "empty").mkdir()
     (w / "afile").write_text("a file, not a folder\n")
+    os.mkfifo(w / "fifo.png")
     good = idx_folder(w / "good")
     for name in ("truncated", "truncated-gz", "crc", "foreign", "swapped", "counts"):
         shutil.copytree(good, w / name)
@@ -383,6 +419,14 @@ def test_a_diverged_run_keeps_its_last_good_checkpoint(workspace, outcomes):
     diverged_at = int(message.split("by step ")[1].split(":")[0])
     assert ckpt.state["epoch"] == 0 and ckpt.state["step"] < diverged_at
     assert not list(w.glob("diverged/.*.tmp"))
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(workspace, outcomes):
+    w, _ = workspace
+    assert outcomes["batch larger than the data"].returncode == 2
+    assert outcomes["mirror unreachable"].returncode == 2
+    left = [p.name for p in (w / "out").glob("*")] if (w / "out").exists() else []
+    assert [name for name in left if not (w / "out" / name / "checkpoint.npz").exists()] == []
 
 
 def test_the_data_of_a_failed_download_is_not_kept(workspace, outcomes):

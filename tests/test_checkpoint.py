@@ -207,3 +207,12 @@ def test_a_version_1_name_that_is_not_a_layer_number_is_kept_and_refused(tmp_pat
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match="written for a"):
         restore(load(path), trained()[0])
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64 + 1, 10**30])
+def test_a_model_of_any_seed_that_trains_can_be_read_back(tmp_path, seed):
+    model = VAE(10, hidden=(6,), latent_dim=3, seed=seed)  # --seed takes any such number
+    save(tmp_path / "c.npz", model)
+    again = build_model(load(tmp_path / "c.npz"))
+    assert again.config["seed"] == seed
+    assert np.array_equal(again.flat.data, model.flat.data)

@@ -14,6 +14,7 @@ from tinyvae.evaluate import main as evaluate_main
 from tinyvae.sample import main as sample_main
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import run
+from tinyvae.tools.run_folder import claimed
 from tinyvae.train import main as train_main
 
 # One BLAS thread: these matrices are small, and the timing stays steady on a busy machine.
@@ -87,6 +88,7 @@ def test_resuming_after_3_of_6_epochs_matches_an_unbroken_run_bit_for_bit(tmp_pa
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "epoch 4/6" in resumed.stdout and "epoch 3/6" not in resumed.stdout
+    assert "BLAS threads: 1 (kept from the start of this run" in resumed.stdout
     a, b = checkpoint.load(straight), checkpoint.load(broken)
     assert a.arrays.keys() == b.arrays.keys()
     for name in a.arrays:
@@ -301,3 +303,117 @@ def test_pictures_every_n_epochs_and_always_the_last(tmp_path, every, epochs, ex
     drawn = sorted(int(p.stem[-2:]) for p in folder.glob("samples_epoch*.png"))
     assert drawn == expected
     assert len(metrics(folder)) == epochs  # every epoch is still measured and logged
+
+
+# --- what a newcomer tripped on -------------------------------------------------------------
+
+
+def reader_gone(tool, *args, stderr_too=False):
+    """Run a tool whose output's reader has gone before the first line (as ``| head -0``):
+    return (status, what it wrote on stderr)."""
+    command = [sys.executable, "-m", f"tinyvae.{tool}", *map(str, args)]
+    stderr = subprocess.STDOUT if stderr_too else subprocess.PIPE
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=ENV, text=True)
+    proc.stdout.close()
+    err = "" if stderr_too else proc.stderr.read()
+    return proc.wait(timeout=120), err
+
+
+def test_a_closed_output_pipe_stops_no_tool_and_prints_no_traceback(digits_run, tmp_path):
+    folder = tmp_path / "piped"  # stdout and stderr (the progress bar) both closed
+    status, _ = reader_gone("train", "--dataset", "digits", "--epochs", 2, "--hidden", 16,
+                            "--out", folder, stderr_too=True)  # fmt: skip
+    assert status == 0  # an error, or Python's own at exit, would give 1 or 120
+    assert [r["epoch"] for r in metrics(folder)] == [1, 2]  # the run went on to the end
+    assert (folder / "latent.png").exists() and checkpoint.load(folder).state["epoch"] == 2
+    status, err = reader_gone("sample", "--run", digits_run[0], "--out", tmp_path / "s.png")
+    assert status == 0 and "Traceback" not in err and (tmp_path / "s.png").exists(), err
+    status, err = reader_gone("evaluate", "--run", digits_run[0], "--k", 2, "--n", 5)
+    assert status == 0 and "Traceback" not in err, err
+
+
+def snapshot(folder):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_resuming_a_finished_run_changes_nothing_in_it(digits_run):
+    folder, _ = digits_run
+    before = snapshot(folder)
+    done = cli("train", "--out", folder, "--resume", "--epochs", 1, "--no-progress")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "already has 2 epochs, more than --epochs 1" in done.stderr
+    assert "nothing was changed" in done.stderr
+    for more in ([], ["--epochs", 2, "--threads", 1]):
+        done = cli("train", "--out", folder, "--resume", "--no-progress", *more)
+        assert done.returncode == 0, done.stderr
+        assert "nothing to do: give --epochs N above 2" in done.stdout
+    assert snapshot(folder) == before  # not a byte, not a time stamp
+
+
+def test_evaluate_counts_active_units_over_the_whole_test_set(digits_run):
+    folder, _ = digits_run
+    trained = metrics(folder)[-1]["active_units"]  # as training counted them, on 297 images
+    assert trained > 0  # else the comparison below could not fail
+    done = cli("evaluate", "--run", folder, "--n", 1, "--k", 2, "--json")
+    result = json.loads(done.stdout)
+    assert result["images"] == 1 and result["active_units_images"] == 297
+    assert result["active_units"] == trained
+
+
+def test_one_training_at_a_time_in_a_folder(tmp_path):
+    folder = tmp_path / "run"
+    command = [sys.executable, "-m", "tinyvae.train", *TINY, "--epochs", 500, "--out", folder]
+    first = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=ENV)  # fmt: skip
+    try:
+        for line in first.stdout:  # wait until it trains
+            if line.startswith("epoch "):
+                break
+        for more in ([*TINY, "--epochs", 2], ["--resume", "--epochs", 600, "--no-progress"]):
+            done = cli("train", "--out", folder, *more)
+            assert done.returncode == 2 and "another training is writing into" in done.stderr
+    finally:
+        first.kill()
+        first.wait()
+    with claimed(folder, new=False):  # the lock went with the killed process
+        assert checkpoint.load(folder).state["epoch"] >= 1
+
+
+def test_the_thread_count_is_recorded(digits_run, tmp_path):
+    folder = tmp_path / "run"
+    args = ["--epochs", 1, "--hidden", 8, "--threads", 1, "--out", folder]
+    assert cli("train", *TINY, *args).returncode == 0
+    assert json.loads((folder / "config.json").read_text())["threads"] == 1
+    assert metrics(folder)[0]["threads"] == 1 and checkpoint.load(folder).state["threads"] == 1
+    auto, done = digits_run  # no --threads: chosen, within OPENBLAS_NUM_THREADS=1
+    assert json.loads((auto / "config.json").read_text())["threads"] is None
+    assert "BLAS threads: 1 (automatic: " in done.stdout
+    assert metrics(auto)[0]["threads"] == 1 == checkpoint.load(auto).state["threads"]
+
+
+def test_a_trained_run_loads_in_python(digits_run, tmp_path):
+    import tinyvae
+
+    folder, _ = digits_run
+    run = tinyvae.load_run(folder)
+    assert run.epoch == 2 and run.history == metrics(folder) and run.image_shape == (8, 8)
+    assert run.config.dataset == "digits" and run.folder == folder
+    saved = checkpoint.load(folder)
+    assert np.array_equal(run.model.flat.data, saved.arrays["params"])
+    assert run.optimizer.t == saved.meta["optimizer"]["t"] == 2 * 12  # 12 steps per epoch
+    assert np.array_equal(run.optimizer.m, saved.arrays["optimizer.m"])
+    assert run.model.sample(3).shape == (3, 64)
+    with pytest.raises(tinyvae.CheckpointError, match="no such checkpoint"):
+        tinyvae.load_run(tmp_path / "nothing")
+
+
+def test_the_usage_guide_covers_every_flag():
+    import re
+    from pathlib import Path
+
+    from tinyvae.tools.cli import build_parser
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    flags = [o for o in build_parser()._option_string_actions if o.startswith("--")]
+    missing = [f for f in flags if f != "--help" and not re.search(re.escape(f) + r"(?![\w-])", guide)]
+    assert missing == [], f"docs/usage.md does not mention {', '.join(missing)}"

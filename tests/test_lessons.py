@@ -85,6 +85,22 @@ def _site_lessons():
     return module
 
 
+def test_the_lessons_kernel_is_this_python():
+    """The lessons above run in the "python3" kernel: it must be this environment's Python,
+    not one that a user-level kernelspec (``ipykernel install --user``) points elsewhere.
+    CI installs the kernel with ``--sys-prefix`` and sets JUPYTER_PREFER_ENV_PATH=1."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print(sys.prefix)")])
+    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3").execute()
+    prefix = nb.cells[0].outputs[0]["text"].strip()
+    assert os.path.realpath(prefix) == os.path.realpath(sys.prefix), (
+        f"the python3 kernel runs {prefix}, not this environment ({sys.prefix}): run "
+        "`python -m ipykernel install --sys-prefix --name python3` and export "
+        "JUPYTER_PREFER_ENV_PATH=1"
+    )
+
+
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solutions_pass_their_checkers(path, monkeypatch):
     quick_environment(monkeypatch)

@@ -247,3 +247,17 @@ def test_decoder_output_is_the_logit_of_decode_and_sample_takes_one_label():
     a = tinyvae.VAE(D_IN, hidden=(6,), latent_dim=LATENT, num_classes=3, seed=2)
     b = tinyvae.VAE(D_IN, hidden=(6,), latent_dim=LATENT, num_classes=3, seed=2)
     np.testing.assert_array_equal(a.sample(5, labels=2), b.sample(5, labels=np.full(5, 2)))
+
+
+def test_log_likelihood_takes_its_noise_as_loss_and_grads_does():
+    model = tinyvae.VAE(64, hidden=(32,), latent_dim=4, seed=0, dtype="float64")
+    x = np.random.default_rng(0).random((5, 64))
+    eps = np.random.default_rng(1).standard_normal((50, 5, 4))  # (k, B, L)
+    chunked = model.log_likelihood(x, k=50, eps=eps, max_rows=64)  # 12 samples per chunk
+    whole = model.log_likelihood(x, k=50, eps=eps, max_rows=10**6)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12)
+    # the same bound as the IWAE objective with these 50 samples, image by image
+    iwae, _ = model.loss(x, eps, samples=50, objective="iwae")
+    np.testing.assert_allclose(-whole.mean(), iwae, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"eps must have shape \(50, 5, 4\)"):
+        model.log_likelihood(x, k=50, eps=eps[:40])

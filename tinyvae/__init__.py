@@ -13,6 +13,7 @@ from tinyvae.core.model import VAE
 from tinyvae.core.optim import SGD, Adam
 from tinyvae.errors import BackendError, CheckpointError, DataError, Diverged, UserError
 from tinyvae.tools.data import Batches, Dataset, load
+from tinyvae.tools.run_folder import Run, load_run
 
 __all__ = [
     "VAE",
@@ -25,8 +26,10 @@ __all__ = [
     "DataError",
     "Dataset",
     "Diverged",
+    "Run",
     "UserError",
     "get_backend",
     "load",
+    "load_run",
 ]
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ decoder, means for a Gaussian one. ``--seed`` picks the draws, so a picture can 
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -20,11 +21,20 @@ from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
 
+EXAMPLES = """examples:
+  python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
+  python -m tinyvae.sample --run runs/digits --n 100 --seed 7 --out more.png
+  python -m tinyvae.sample --run runs/cvae --label 7 --out sevens.png     # conditional runs
+  python -m tinyvae.sample --run runs/cvae --label all --n 8 --out classes.png"""
+
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m tinyvae.sample",
-        description="Decode draws from the prior of a trained run into one PNG grid.",
+        description="Decode draws from the prior of a trained run into one picture (PNG, "
+        "or another format matplotlib writes, by the name's ending).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="run folder (or .npz file)")
     parser.add_argument("--n", type=positive_int, default=64, help="images (default: 64)")
@@ -72,11 +82,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     ckpt = checkpoint.load(args.run)
     out = Path(args.out) if args.out else ckpt.path.parent / "samples.png"
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder: give a file name, such as {out / 'samples.png'}")
     if not out.parent.is_dir():  # said before any sampling is done
         raise UserError(
             f"cannot write {out} (there is no folder {out.parent}): choose an --out in a "
             "folder that exists and that you can write to"
         )
+    from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
+
+    plots.picture_format(out)  # a name matplotlib cannot write is said before any sampling
     model = checkpoint.build_model(ckpt, args.backend)
     labels, per_row = labels_for(args.label, args.n, model.num_classes)
     count = args.n if labels is None else len(labels)
@@ -92,8 +107,6 @@ def main(argv=None) -> int:
         if per_row
         else f" of class {labels[0]}"
     )
-    from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
-
     plots.save_grid(  # written atomically; a folder it cannot write in is a UserError
         out,
         images,

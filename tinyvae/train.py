@@ -10,15 +10,19 @@ The run folder::
     samples_epochNN.png          the same 64 prior draws, decoded after every epoch (see --pictures-every)
     reconstructions_epochNN.png  test images above their reconstructions
     loss.png                     loss curves
-    latent.png                   posterior means of the test set, coloured by label (at the end)
+    latent.png                   posterior means of the test set on the two most active units,
+                                 coloured by label (at the end)
     manifold.png                 decoded grid over a 2-D latent space (2-D latents only)
-    interpolation.png            decoded straight lines between test images' codes
+    interpolation.png            test images, and the decoded straight lines between their codes
 
 A checkpoint is written at the end of every epoch (and every N steps with
 ``--checkpoint-every N``), atomically, so that a crash or ``kill -9`` at any moment leaves
 the previous one readable. The first Ctrl-C finishes the current step, saves a checkpoint
 of that exact point (mid-epoch) and exits; ``--resume`` then continues bit for bit, as if
-nothing had happened. A checkpoint is never written from weights that are NaN or Inf.
+nothing had happened. A checkpoint is never written from weights that are NaN or Inf, and
+an epoch's checkpoint is written after its metrics and pictures. A resume only trains
+further: a finished run is never changed. The BLAS thread count is chosen when a run starts
+(``tinyvae/tools/threads.py``) and kept when it is resumed.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from tinyvae.core.backend import get_backend
 from tinyvae.tools import checkpoint
 from tinyvae.tools.checkpoint import describe
 from tinyvae.tools.cli import INTERRUPTED, ctrl_c_stops_gently, given_args, run
-from tinyvae.tools.config import TrainConfig, check, to_dict
+from tinyvae.tools.config import TrainConfig, check, check_batch_size, to_dict
 from tinyvae.tools.data import Batches, load, seed_for
 from tinyvae.tools.evaluation import (
     active_units,
@@ -45,13 +49,15 @@ from tinyvae.tools.evaluation import (
 )
 from tinyvae.tools.files import atomic_write
 from tinyvae.tools.run_folder import (
+    already_trained,
+    claimed,
     default_folder,
-    new_folder,
     resumed_checkpoint,
     resumed_config,
     resumed_state,
     write_metrics,
 )
+from tinyvae.tools.threads import blas_threads, choose_threads
 from tinyvae.tools.training import EVAL, check_parameters, make_model, make_optimizer, train_epoch
 
 
@@ -59,19 +65,36 @@ def main(argv=None) -> int:
     given = given_args(argv)
     config = check(TrainConfig(**given))
     folder = Path(config.out) if config.out else default_folder(config)
-    saved = resumed_checkpoint(folder) if config.resume else None
-    if saved is not None:
-        config = resumed_config(saved, given)
-        before = (saved.meta.get("config") or {}).get("backend", config.backend)
-        if before != config.backend:  # allowed, but the bits differ from here on
-            print(f"note: this run trained on {before} and continues on {config.backend}: "
-                  "it resumes, but not bit for bit (each backend has its own random numbers "
-                  "and rounding); keep one backend for an exact resume", file=sys.stderr)
-    backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
-    if saved is None:
-        new_folder(folder)  # before any download, so an unwritable --out is reported at once
+    # Made (for a new run) and locked before any download, so that an unwritable --out or a
+    # second training into the same folder is reported at once.
+    with claimed(folder, new=not config.resume):
+        saved = resumed_checkpoint(folder) if config.resume else None
+        if saved is not None:
+            config = resumed_config(saved, given)
+            before = (saved.meta.get("config") or {}).get("backend", config.backend)
+            if before != config.backend:  # allowed, but the bits differ from here on
+                print(f"note: this run trained on {before} and continues on {config.backend}: "
+                      "it resumes, but not bit for bit (each backend has its own random "
+                      "numbers and rounding); keep one backend for an exact resume",
+                      file=sys.stderr)  # fmt: skip
+            if already_trained(folder, saved, config):
+                print(
+                    f"{folder} has trained its {config.epochs} epochs already, so there is "
+                    f"nothing to do: give --epochs N above {config.epochs} to train further"
+                )
+                return 0
+        return train(config, folder, saved, given)
 
+
+def train(config, folder: Path, saved=None, given=()) -> int:
+    """Train the run ``config`` describes in ``folder``, continuing ``saved`` if given.
+    ``given``: the flags the command line gave (a --batch-size larger than the data is
+    refused; the default 128 on a smaller data set makes one batch of all of it)."""
+    backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
+    if saved is None and "batch_size" in given:
+        data = f"--data-dir {config.data_dir}" if config.data_dir else dataset.name
+        check_batch_size(config, len(dataset.train_x), data)
     model = make_model(config, dataset.train_x.shape[1], dataset.num_classes, backend)
     optimizer = make_optimizer(model, config)
     batches = Batches(
@@ -89,18 +112,25 @@ def main(argv=None) -> int:
     if saved is not None:
         checkpoint.restore(saved, model, optimizer)
         state = resumed_state(saved, len(batches))
+    threads, why = None, "not used on a GPU"
+    if backend.name == "numpy":
+        kept = saved.state.get("threads") if saved is not None else None
+        threads, why = choose_threads(config.threads, model, config.batch_size, kept)
 
     def save(state, where):
         check_parameters(model, config, where)  # never replace a good checkpoint by NaNs
-        extra = {"image_shape": list(dataset.image_shape)}
+        extra = {"image_shape": list(dataset.image_shape), "threads": threads}
         checkpoint.save(folder / "checkpoint.npz", model, optimizer, state | extra, to_dict(config))
 
-    text = json.dumps(to_dict(config), indent=2) + "\n"
-    atomic_write(folder / "config.json", lambda f: f.write(text), mode="w")
+    def write_config():
+        text = json.dumps(to_dict(config), indent=2) + "\n"
+        atomic_write(folder / "config.json", lambda f: f.write(text), mode="w")
+
     if saved is None:
         save(state, "before training")  # epoch 0: there is always a checkpoint to go back to
-    if state["epoch"] >= config.epochs:
-        print(f"{folder} already has {state['epoch']} epochs: give --epochs N to train further")
+    else:  # the files agree with the checkpoint again, if a kill left them ahead of it
+        write_metrics(folder / "metrics.jsonl", state["history"])
+    write_config()
     H, W = dataset.image_shape
     print(
         f"{dataset.name}: {len(dataset.train_x):,} training and {len(test_x):,} test images "
@@ -108,23 +138,24 @@ def main(argv=None) -> int:
     )
     print(
         f"model {describe(model.config)}, {model.flat.size:,} parameters, "
-        f"{model.backend.name}; run folder {folder}",
-        flush=True,
+        f"{model.backend.name}; run folder {folder}"
     )
+    print(f"BLAS threads: {threads or '-'} ({why})", flush=True)
 
     z, z_labels = prior_draws(model, config.seed)
 
     from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
 
-    def pictures(epoch):
-        shape, history = dataset.image_shape, state["history"]
+    def pictures(epoch, history):
+        shape = dataset.image_shape
         plots.save_epoch_pictures(folder, model, epoch, z, z_labels, test_x, test_y, shape, history)
+        if epoch == config.epochs:  # the last epoch: the latent space too
+            to_host = model.backend.to_host
+            mu = to_host(posterior_means(model, test_x, test_y))  # (n, L)
+            plots.save_final_pictures(folder, model, mu, to_host(test_x[:8]), dataset.test_y,
+                                      shape, dataset.class_names)  # fmt: skip
 
-    if saved is not None:  # a run killed at the end of an epoch may have missed these
-        write_metrics(folder / "metrics.jsonl", state["history"])
-        if state["epoch"] >= 1 and state["step"] == 0:
-            pictures(state["epoch"])
-    with ctrl_c_stops_gently() as stop:
+    with ctrl_c_stops_gently() as stop, blas_threads(threads):
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
 
             def mid_epoch(step, sums, epoch=epoch, state=state):  # --checkpoint-every
@@ -149,22 +180,21 @@ def main(argv=None) -> int:
                     folder, f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
                 )
             check_parameters(model, config, where)
-            record = finish_epoch(model, config, epoch, result, test_x, test_y)
-            state = {
-                "epoch": epoch,
-                "step": 0,
-                "sums": None,
-                "history": state["history"] + [record],
+            record = finish_epoch(model, config, epoch, result, test_x, test_y) | {
+                "threads": threads
             }
-            save(state, where)
-            write_metrics(folder / "metrics.jsonl", state["history"])
+            history = state["history"] + [record]
             print(log_line(record, config, model.latent_dim), flush=True)
+            # The epoch's files first, its checkpoint last: a run killed in between redoes
+            # the epoch (bit for bit) and rewrites them, and a checkpoint never describes
+            # files that are not there.
+            write_metrics(folder / "metrics.jsonl", history)
             if epoch == config.epochs or epoch % pictures_every(config) == 0:
-                pictures(epoch)
+                pictures(epoch, history)
+            state = {"epoch": epoch, "step": 0, "sums": None, "history": history}
+            save(state, where)
             if stop():
                 return stopped(folder, f"after epoch {epoch}")
-    mu = model.backend.to_host(posterior_means(model, test_x, test_y))  # (n, L)
-    plots.save_final_pictures(folder, model, mu, dataset.test_y, dataset.image_shape)
     print(f"done: pictures, metrics and checkpoint in {folder}")
     return 0
 

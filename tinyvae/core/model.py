@@ -128,7 +128,7 @@ class VAE:
         return self.flat.params
 
     def gradients(self):
-        """name -> gradient array, as written by the last ``loss_and_grads``."""
+        """name -> gradient array, as the last ``loss_and_grads`` wrote it (a live view)."""
         return self.flat.grads
 
     # --- forward: x -> (mu, logvar) -> z -> decoder output -> log p(x|z) -------------------
@@ -165,10 +165,10 @@ class VAE:
         log_px = D.gaussian_log_likelihood(x, out, logvar)
         return log_px, D.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
 
-    def _noise(self, eps, shape):
-        """eps (K, B, L): as given ((B, L) means K = 1), or drawn from ``self.rng``."""
+    def _noise(self, eps, shape, rng=None):
+        """eps (K, B, L): as given ((B, L) means K = 1), or drawn from rng (``self.rng``)."""
         if eps is None:
-            return self.rng.standard_normal(shape, dtype=self.dtype)
+            return (rng or self.rng).standard_normal(shape, dtype=self.dtype)
         return check_noise(self.xp.asarray(eps, dtype=self.dtype), shape)
 
     # --- the loss and its gradient --------------------------------------------------------
@@ -184,13 +184,13 @@ class VAE:
         (a denoising VAE encodes a corrupted image and scores the clean one, x).
 
         Returns ``(loss, parts, grads)``: loss a 0-d array (nats per example), parts
-        ``{"recon": ..., "kl": ...}`` (their weighted sum is the ELBO loss), grads the same
-        keys as ``parameters()``. With ``need_grad=False`` (see ``loss``) grads is None.
+        ``{"recon": ..., "kl": ...}`` (their weighted sum is the ELBO loss), grads: views into
+        ``self.flat.grad``, where an optimizer built on ``self.flat`` reads them, under the names
+        of ``parameters()``; the next call overwrites them. ``need_grad=False``: grads is None.
         """
         if validate:
             labels = check_call(self, x, labels, x_input, objective, OBJECTIVES)
         xp, B, K, L = self.xp, x.shape[0], int(samples), self.latent_dim
-
         # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D) -> log p(x|z).
         mu, logvar = self._encode(x if x_input is None else x_input, labels)
         eps = self._noise(eps, (K, B, L))
@@ -264,30 +264,31 @@ class VAE:
         mu, _ = self.encode(x, labels)
         return self.decode(mu, labels)
 
-    def log_likelihood(self, x, k=5000, labels=None, max_rows=None, rng=None):
+    def log_likelihood(self, x, k=5000, labels=None, max_rows=None, rng=None, eps=None):
         r"""Importance-weighted estimate of log p(x) per example, (B,), in nats.
 
         .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k
                   \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \qquad z_i \sim q(z \mid x)
 
-        (Burda et al. 2015), z drawn from ``rng`` (default ``self.rng``). The k samples are
-        decoded in chunks of at most ``max_rows`` rows, merged with log-sum-exp, so memory
-        stays bounded. By default 1024 rows on NumPy (3 MB at D = 784: it stays in the CPU
-        cache; 16384 ran 2-4 times slower) and 16384 on CuPy (a GPU needs large arrays).
+        (Burda et al. 2015), z = mu + sigma eps, eps (k, B, L) given or drawn from ``rng``
+        (``self.rng``); decoded in chunks of at most ``max_rows`` rows merged with log-sum-exp,
+        so memory stays bounded: 1024 on NumPy (3 MB at D = 784, in the CPU cache), 16384 on CuPy.
         """
         labels, rng, L, k = check_call(self, x, labels), rng or self.rng, self.latent_dim, int(k)
+        eps = None if eps is None else self._noise(eps, (k, len(x), L))  # given: checked here
         max_rows = max_rows or (16384 if self.backend.name == "cupy" else 1024)
         per_image = max(1, max_rows // k)  # images per group
         results = []
         for start in range(0, len(x), per_image):
-            xb = x[start : start + per_image]
-            yb = None if labels is None else labels[start : start + per_image]
+            xb, group = x[start : start + per_image], slice(start, start + per_image)
+            yb = None if labels is None else labels[group]
             mu, logvar = self._encode(xb, yb)
             chunk = max(1, max_rows // len(xb))  # samples per chunk
             partial = []  # log-sum-exp of each chunk, (B,)
             for done in range(0, k, chunk):
-                eps = rng.standard_normal((min(chunk, k - done), len(xb), L), dtype=self.dtype)
-                z = D.reparameterize(mu, logvar, eps)
+                kk = min(chunk, k - done)
+                given = None if eps is None else eps[done : done + kk, group]
+                z = D.reparameterize(mu, logvar, self._noise(given, (kk, len(xb), L), rng))
                 log_w = (
                     self._log_px(xb, self._decode(z, yb), with_grad=False)[0]
                     + D.standard_normal_log_density(z)

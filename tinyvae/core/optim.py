@@ -41,6 +41,7 @@ class SGD:
         self.t = 0
 
     def step(self):
+        """One update from ``flat.grad``, which ``model.loss_and_grads`` has just written."""
         g = self.flat.grad
         if self.clip_norm is not None:
             clip_grad_norm(g, self.clip_norm)
@@ -90,6 +91,9 @@ class Adam:
         self.t = 0
 
     def step(self):
+        """One update of every parameter, from the gradient in ``flat.grad``: the buffer that
+        ``model.loss_and_grads`` has just written (the model and this optimizer share
+        ``model.flat``, so nothing is passed between them). Clips it first if ``clip_norm``."""
         g = self.flat.grad
         if self.clip_norm is not None:
             clip_grad_norm(g, self.clip_norm)

@@ -213,7 +213,7 @@ def _check_model(path, model: dict, param_shapes: list) -> None:
         and all(isinstance(model.get(k), str) for k in ("likelihood", "activation"))
         and model.get("dtype", "float32") in DTYPES
         and type(seed) is int
-        and 0 <= seed < 2**63
+        and seed >= 0  # any seed --seed takes (NumPy takes integers of any size)
         and (logvar is None or (type(logvar) in (int, float) and math.isfinite(logvar)))
     )
     if not ok:

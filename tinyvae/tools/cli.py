@@ -6,8 +6,12 @@
 A :class:`UserError` (bad flag, missing file, diverged training ...) prints
 ``error: <message>`` as one line on stderr and exits with status 2, without a traceback.
 So does running out of memory, which a size that is too large for this machine causes
-(``--hidden 100000``, ``--n 10000000000``). Ctrl-C exits with status 130. Any other
-exception is a bug and keeps its traceback.
+(``--hidden 100000``, ``--n 10000000000``), and a size no array can have at all. Ctrl-C
+exits with status 130. Any other exception is a bug and keeps its traceback.
+
+When the program reading a tool's output goes away (``python -m tinyvae.train ... | head -3``),
+the tool carries on with its work and writes nothing more to that stream: a training run
+still finishes its epochs and its run folder, and exits as it would have.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import os
 import re
 import signal
 import sys
@@ -26,22 +31,77 @@ from tinyvae.errors import UserError
 from tinyvae.tools.config import CHECKS, TrainConfig, check, flag, unknown_choice, wanted
 
 USER_ERROR, INTERRUPTED = 2, 130
+#: What NumPy says of a size no array can have (--hidden 9223372036854775808): too big, too.
+TOO_BIG = re.compile(r"Maximum allowed (dimension|size) exceeded|array is too big")
 
 
 def run(main, argv=None) -> int:
     """Call ``main(argv)`` and turn its outcome into an exit status."""
+    with output_may_close():
+        try:
+            return int(main(argv) or 0)
+        except UserError as error:
+            return report(str(error))
+        except (MemoryError, ValueError) as error:
+            if isinstance(error, ValueError) and not TOO_BIG.search(str(error)):
+                raise  # any other ValueError is a bug
+            return report(
+                f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
+                "--hidden, --latent-dim, --batch-size, --samples, --n or --k"
+            )
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return INTERRUPTED
+
+
+class Closable:
+    """A text stream (stdout, stderr) that, once its reader has gone, drops what it is given.
+
+    Writing into a pipe whose reader has exited raises BrokenPipeError. From then on the
+    stream's file descriptor points at os.devnull (so that Python's own flush at exit
+    succeeds too) and every later write is dropped."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_by_reader = stream, False
+
+    def _reader_gone(self):
+        self.closed_by_reader = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def write(self, text):
+        if not self.closed_by_reader:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self):
+        if not self.closed_by_reader:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def __getattr__(self, name):  # isatty, encoding, fileno ...: the stream's own
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def output_may_close():
+    """Within this block, stdout and stderr survive their reader going away (see Closable)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (s if s is None else Closable(s) for s in saved)
     try:
-        return int(main(argv) or 0)
-    except UserError as error:
-        return report(str(error))
-    except MemoryError as error:
-        return report(
-            f"out of memory ({error or 'no detail'}): ask for less, such as a smaller "
-            "--hidden, --latent-dim, --batch-size, --n or --k"
-        )
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return INTERRUPTED
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        sys.stdout, sys.stderr = saved
 
 
 def report(message: str) -> int:
@@ -92,6 +152,10 @@ class Parser(argparse.ArgumentParser):
                 raise UserError(rest)
             if rest.startswith("must be"):
                 raise UserError(f"{name} {rest}")
+        missing = re.fullmatch(r"argument (--[\w-]+)(?:/\S+)?: expected one argument", message)
+        if missing:  # "--gaussian-logvar -1e3": argparse took the value for a flag
+            name = missing.group(1)
+            message += f"; a value that starts with '-' is written {name}=VALUE"
         unknown = re.fullmatch(r"unrecognized arguments: (.*)", message, re.DOTALL)
         if unknown:  # a typo? "--epocs" -> "did you mean --epochs?"
             options = [o for o in self._option_string_actions if o.startswith("--")]
@@ -109,7 +173,7 @@ def add_backend_flag(parser) -> None:
         type=converter("--backend", choices=BACKENDS),
         default="numpy",
         metavar="{" + ",".join(BACKENDS) + "}",
-        help="(default: numpy)",
+        help="array library: numpy (CPU) or cupy (a GPU; needs CuPy) (default: numpy)",
     )
 
 

@@ -100,6 +100,14 @@ class TrainConfig:
     )
     # --- run ---
     backend: str = arg("numpy", "array library: numpy (CPU) or cupy (GPU)", BACKENDS)
+    threads: int | None = arg(
+        None,
+        "threads for the matrix products (default: chosen when the run starts, from the "
+        "CPUs free and the model's size; a resumed run keeps its count)",
+        check="positive",
+        metavar="N",
+        kind=int,
+    )
     seed: int = arg(
         1, "seeds the weights, the batch order and every noise draw", check="nonnegative"
     )
@@ -176,6 +184,15 @@ def check(config: TrainConfig) -> TrainConfig:
     if config.resume and not config.out:
         raise UserError("--resume needs --out DIR, the run folder to continue")
     return config
+
+
+def check_batch_size(config: TrainConfig, images: int, data: str) -> None:
+    """A batch larger than the training set would make every epoch one step: refuse it."""
+    if config.batch_size > images:
+        raise UserError(
+            f"--batch-size {config.batch_size} is more than the {images:,} training images of "
+            f"{data}: an epoch would be one step; choose at most {images} (the default is 128)"
+        )
 
 
 def unknown_choice(name: str, value, choices) -> str:

@@ -15,9 +15,8 @@ shuffling: the first 1,500 images train, the last 297 test). With ``data_dir=FOL
 four MNIST-format IDX files are read instead.
 
 ``digits.npz`` holds scikit-learn's ``load_digits()`` as ``images`` (1797, 64) uint8 grey
-levels 0..16 and ``labels`` (1797,) uint8, written once with ``np.savez_compressed``. It is
-the test part of the UCI "Optical Recognition of Handwritten Digits" data set
-(E. Alpaydin and C. Kaynak, 1998), licensed CC BY 4.0.
+levels 0..16 and ``labels`` (1797,) uint8, written once with ``np.savez_compressed``: the test
+part of UCI's "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak 1998), CC BY 4.0.
 """
 
 from __future__ import annotations
@@ -40,6 +39,9 @@ DIGITS_FILE = Path(__file__).with_name("digits.npz")
 DIGITS_TRAIN = 1500  # first 1,500 digits train, the remaining 297 test
 #: Folders that system packages install data sets into; used before any download.
 SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+#: What Fashion-MNIST's labels 0..9 stand for (the other data sets' labels are digits).
+CLASS_NAMES = {"fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                 "Shirt", "Sneaker", "Bag", "Ankle boot")}  # fmt: skip
 IDX_FILES = {  # what each array is called in an MNIST-format folder
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",
@@ -66,6 +68,7 @@ class Dataset:
     val_x: np.ndarray | None = field(default=None, repr=False)
     val_y: np.ndarray | None = field(default=None, repr=False)
     source: str = ""  # where the data came from, for logs
+    class_names: tuple = ()  # what each label means (Fashion-MNIST); empty: the label itself
 
 
 def load(name="mnist", data_dir=None, validation=0, seed=0, progress=True) -> Dataset:
@@ -97,7 +100,8 @@ def load(name="mnist", data_dir=None, validation=0, seed=0, progress=True) -> Da
     (train_x, train_y), (test_x, test_y), image_shape = arrays
     if classes is None:
         classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
-    ds = Dataset(name, train_x, train_y, test_x, test_y, image_shape, classes, source=source)
+    ds = Dataset(name, train_x, train_y, test_x, test_y, image_shape, classes, source=source,
+                 class_names=() if data_dir else CLASS_NAMES.get(name, ()))  # fmt: skip
     if validation:
         keep, held = _validation_indices(len(train_x), validation, seed)
         ds.val_x, ds.val_y = train_x[held], train_y[held]

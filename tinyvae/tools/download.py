@@ -77,7 +77,9 @@ TIMEOUT = 3.0
 
 ALTERNATIVES = (
     "to work offline use the bundled 'digits' data set, --data-dir FOLDER with your own "
-    "IDX files, or (for fashion-mnist) Debian's dataset-fashion-mnist package"
+    "IDX files, or (for fashion-mnist) Debian's dataset-fashion-mnist package; or copy the "
+    "four published files ({files}) into {folder} by hand, or set TINYVAE_MIRRORS to a server "
+    "that has them"
 )
 
 FAILURES = (OSError, http.client.HTTPException, ValueError)  # URLError is an OSError
@@ -160,7 +162,7 @@ def fetch(filename, folder, mirrors, sha256, timeout=TIMEOUT, progress=True) -> 
     where = " from $TINYVAE_MIRRORS" if os.environ.get("TINYVAE_MIRRORS", "").strip() else ""
     raise DataError(
         f"could not download {filename}{where} ({'; '.join(problems) or 'no mirrors given'}); "
-        + ALTERNATIVES
+        + ALTERNATIVES.format(files=", ".join(FILES), folder=folder)
     )
 
 

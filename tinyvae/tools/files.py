@@ -26,10 +26,18 @@ os.umask(UMASK)  # ... and put it back
 def atomic_write(path, write, mode="wb") -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``.
 
+    ``path`` must be a regular file or not exist yet (a symbolic link is followed): renaming
+    over a folder, a device such as /dev/full or a pipe would replace it.
+
     An OSError while writing (a full disk, a folder we may not write in) becomes a one-line
     UserError; any other exception that ``write`` raises (it may refuse what it wrote, as a
     download with the wrong checksum does) removes the temporary file and goes on up."""
     path = Path(path)
+    if path.is_symlink():  # write the file the link points to, and keep the link
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():  # never rename over a folder, device or pipe
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise UserError(f"cannot write {path}: it is {kind}; choose another name")
     remove_stale_temporaries(path)
     try:
         prefix = f".{path.name}.{os.getpid()}."  # the pid says whose it is: see below

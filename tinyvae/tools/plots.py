@@ -20,6 +20,7 @@ from statistics import NormalDist
 import numpy as np
 from matplotlib.figure import Figure
 
+from tinyvae.errors import UserError
 from tinyvae.tools.files import atomic_write
 
 
@@ -36,9 +37,22 @@ def tile(images, shape, ncols=8, pad=1, pad_value=1.0) -> np.ndarray:
     return canvas
 
 
+def picture_format(path) -> str:
+    """The format a picture's name asks for (``grid.pdf`` -> "pdf"; no ending: "png"), or a
+    UserError when matplotlib cannot write it."""
+    image_format = Path(path).suffix.lstrip(".").lower() or "png"
+    known = set(Figure().canvas.get_supported_filetypes()) - {"pgf"}  # pgf needs LaTeX
+    if image_format not in known:
+        raise UserError(
+            f"cannot write a picture named {Path(path).name}: pictures can be written as "
+            f".{', .'.join(sorted(known))}; choose a name with one of these endings"
+        )
+    return image_format
+
+
 def _save(fig, path, **options):
     """``fig.savefig(path, **options)``, written atomically; the format follows the suffix."""
-    image_format = Path(path).suffix.lstrip(".").lower() or "png"
+    image_format = picture_format(path)
     atomic_write(path, lambda f: fig.savefig(f, format=image_format, **options))
 
 
@@ -99,36 +113,80 @@ def save_loss_curves(path, history):
     return fig
 
 
-def save_latent_scatter(path, mu, labels, title=None):
-    """The first two latent coordinates of each image's posterior mean, coloured by label."""
+def most_active_units(mu, count=2) -> list:
+    """The ``count`` latent units whose posterior mean varies most over the images, most
+    first: mu (n, L) -> unit numbers. A collapsed unit's mean hardly moves (variance < 0.01)."""
+    variances = np.asarray(mu).var(axis=0)  # (L,)
+    return [int(u) for u in np.argsort(-variances, kind="stable")[:count]]
+
+
+def save_latent_scatter(path, mu, labels, title=None, class_names=()):
+    """Each image's posterior mean on the two most active latent units, coloured by label.
+
+    mu : (n, L) posterior means; labels : (n,) integers; class_names : what label i means
+    (the colour bar shows these names when given). The axes name the units they show and how
+    much each one's mean varies. With L = 1 the vertical axis is the label."""
     mu, labels = np.asarray(mu), np.asarray(labels)
-    fig = Figure(figsize=(6.5, 5.5), dpi=100)
+    variances = mu.var(axis=0)  # (L,)
+    units = sorted(most_active_units(mu, 2))  # the lower-numbered one across, as manifold.png
+    fig = Figure(figsize=(7, 5.5), dpi=100)
     ax = fig.subplots()
-    points = ax.scatter(
-        mu[:, 0],
-        mu[:, 1],
-        c=labels,
-        cmap="tab10",
-        s=4,
-        alpha=0.7,
-        vmin=-0.5,
-        vmax=9.5 if labels.max(initial=0) < 10 else None,
-    )
-    fig.colorbar(points, ax=ax, label="label", ticks=np.unique(labels)[:20])
-    ax.set(xlabel="z[0]", ylabel="z[1]", title=title or "posterior means of the test images")
+    ys = mu[:, units[1]] if len(units) > 1 else labels + np.linspace(-0.3, 0.3, len(labels))
+    many = len(class_names) or labels.max(initial=0) + 1
+    points = ax.scatter(mu[:, units[0]], ys, c=labels, cmap="tab10" if many <= 10 else "turbo",
+                        s=5, alpha=0.7, vmin=-0.5, vmax=max(9, many - 1) + 0.5)  # fmt: skip
+    bar = fig.colorbar(points, ax=ax, label="class" if len(class_names) else "label")
+    ticks = np.unique(labels)[:20]
+    bar.set_ticks(ticks)
+    if len(class_names):
+        bar.set_ticklabels([class_names[t] if t < len(class_names) else str(t) for t in ticks])
+    axis = lambda u: f"z[{u}]   (variance of its mean over these images: {variances[u]:.3g})"
+    ax.set_xlabel(axis(units[0]))
+    ax.set_ylabel(axis(units[1]) if len(units) > 1 else "label (spread a little)")
+    active = int((variances > 0.01).sum())
+    which = " on its two latent units" if len(variances) == 2 else (
+        f"\non the two most active of its {len(variances)} latent units ({active} active)")  # fmt: skip
+    ax.set_title(title or f"posterior means of the test images{which}", fontsize=10)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
     return fig
 
 
+def save_manifold(path, images, shape, values, title=None):
+    """The decoded latent grid (n*n, H*W), rows from high z[1] (top) to low, columns from low
+    z[0] to high, with the z value of every few rows and columns on the axes."""
+    n = len(values)
+    canvas = tile(images, shape, ncols=n)
+    fig = Figure(figsize=(9, 9.6), dpi=100)
+    ax = fig.add_axes((0.1, 0.08, 0.86, 0.84))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    H, W = shape
+    shown = sorted({0, n // 4, n // 2, 3 * n // 4, n - 1})
+    ax.set_xticks([1 + c * (W + 1) + W / 2 for c in shown], [f"{values[c]:.2f}" for c in shown])
+    ax.set_yticks([1 + r * (H + 1) + H / 2 for r in shown], [f"{values[n - 1 - r]:.2f}" for r in shown])
+    ax.set(xlabel="z[0]", ylabel="z[1]")
+    ax.set_title(title or "the decoder's mean image at each point of a grid over the 2-D latent "
+                 "space\n(standard-normal quantiles 0.05 to 0.95: where the prior puts its mass)",
+                 fontsize=10)  # fmt: skip
+    _save(fig, path)
+    return fig
+
+
+def manifold_values(n=20, quantile=0.05) -> np.ndarray:
+    """n standard-normal quantiles from ``quantile`` to ``1 - quantile``, evenly spaced in
+    prior probability: the coordinates of the manifold's grid, low to high."""
+    return np.array([NormalDist().inv_cdf(p) for p in np.linspace(quantile, 1 - quantile, n)])
+
+
 def manifold_latents(n=20, quantile=0.05) -> np.ndarray:
     """An n x n grid of 2-D latent points, (n*n, 2), evenly spaced in prior probability.
 
-    Coordinates are standard-normal quantiles from ``quantile`` to ``1 - quantile``, so
-    the grid covers where the prior puts its mass (Kingma & Welling 2014, figure 4).
-    Rows run from high z[1] (top) to low; columns from low z[0] to high.
+    Coordinates are :func:`manifold_values`, so the grid covers where the prior puts its
+    mass (Kingma & Welling 2014, figure 4). Rows run from high z[1] (top) to low; columns
+    from low z[0] to high.
     """
-    values = [NormalDist().inv_cdf(p) for p in np.linspace(quantile, 1 - quantile, n)]
+    values = manifold_values(n, quantile)
     return np.array([[x, y] for y in values[::-1] for x in values], dtype=np.float32)
 
 
@@ -161,30 +219,27 @@ def save_epoch_pictures(folder, model, epoch, z, labels, test_x, test_y, shape, 
     save_loss_curves(Path(folder) / "loss.png", history)
 
 
-def save_final_pictures(folder, model, mu, test_y, shape):
+def save_final_pictures(folder, model, mu, test_x, test_y, shape, class_names=()):
     """latent.png, manifold.png (2-D latent, unconditional) and interpolation.png.
 
-    mu : (n, L) host array of the test images' posterior means; test_y : (n,) host labels.
+    mu : (n, L) host array of the test images' posterior means; test_x : (at least 8, D) host
+    test images; test_y : (n,) host labels; class_names : what each label means, if not itself.
     """
     folder, decode = Path(folder), lambda z, y=None: model.backend.to_host(model.decode(z, y))
-    more = "" if model.latent_dim == 2 else " (first two of its dimensions)"
-    save_latent_scatter(folder / "latent.png", mu, test_y, "posterior means of the test set" + more)
+    save_latent_scatter(folder / "latent.png", mu, test_y, class_names=class_names)
     if model.latent_dim == 2 and not model.num_classes:
-        save_grid(
-            folder / "manifold.png",
-            decode(manifold_latents(20)),
-            shape,
-            ncols=20,
-            title="decoded latent grid (standard-normal quantiles 0.05 to 0.95)",
-        )
-    rows = []
-    for a in range(0, 8, 2):  # four pairs of test images: 0-1, 2-3, 4-5, 6-7
-        labels = np.repeat(test_y[a : a + 1], 10) if model.num_classes else None
-        rows.append(decode(interpolation_latents(mu[a], mu[a + 1], steps=10), labels))
+        save_manifold(folder / "manifold.png", decode(manifold_latents(20)), shape,
+                      manifold_values(20))  # fmt: skip
+    rows, steps = [], 10
+    for a in range(0, min(8, len(mu) - 1), 2):  # pairs of test images: 0-1, 2-3, 4-5, 6-7
+        labels = np.repeat(test_y[a : a + 1], steps) if model.num_classes else None
+        line = decode(interpolation_latents(mu[a], mu[a + 1], steps), labels)  # (steps, D)
+        rows += [test_x[a : a + 1], line, test_x[a + 1 : a + 2]]
     save_grid(
         folder / "interpolation.png",
         np.concatenate(rows),
         shape,
-        ncols=10,
-        title="from one test image's code to the next one's, in 10 steps",
+        ncols=steps + 2,
+        title=f"left and right: two test images; between: {steps} points on the straight line "
+        "between their codes, decoded",
     )

@@ -6,15 +6,28 @@
     *.png                        pictures (plots.py)
 
 ``metrics.jsonl`` is rewritten whole, atomically, from the history the checkpoint holds,
-so the files of a run always agree with each other.
+so the files of a run always agree with each other. Everything an epoch writes is written
+before its checkpoint, so a checkpoint never describes files that are not there yet.
+
+One training at a time may write into a folder: :func:`claimed` holds a lock on it (an
+advisory ``flock`` on the folder itself, released by the system even after ``kill -9``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    import fcntl  # POSIX; on Windows there is no lock and two trainings are not stopped
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import CheckpointError, UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.config import TrainConfig, check, flag, from_dict
@@ -25,6 +38,7 @@ from tinyvae.tools.training import PARTS
 RESUMABLE = (
     "epochs",
     "backend",
+    "threads",
     "out",
     "resume",
     "no_progress",
@@ -32,6 +46,38 @@ RESUMABLE = (
     "checkpoint_every",
     "pictures_every",
 )
+
+
+@dataclass
+class Run:
+    """A run folder read back (:func:`load_run`): the trained model and what made it."""
+
+    folder: Path
+    model: object  # a tinyvae VAE with the checkpoint's weights
+    optimizer: object  # its Adam or SGD, with the saved state: training can go on from here
+    config: TrainConfig  # the recipe (config.json's fields)
+    history: list  # metrics.jsonl's rows: one dict per epoch, losses in nats per image
+    epoch: int  # epochs trained
+    image_shape: tuple  # (H, W): model.decode(z) rows reshape to images of this shape
+
+
+def load_run(folder, backend="numpy") -> Run:
+    """The run in ``folder`` (or its ``checkpoint.npz``), with its model on ``backend``::
+
+        run = tinyvae.load_run("runs/digits")
+        images = run.model.sample(16).reshape(-1, *run.image_shape)
+        print(run.epoch, run.history[-1]["test_loss"], run.config.lr)
+
+    Every problem with the folder or its checkpoint is a one-line ``CheckpointError``."""
+    ckpt = checkpoint.load(folder)
+    config = from_dict(ckpt.meta.get("config") or {})
+    model = checkpoint.build_model(ckpt, backend)
+    optimizer = OPTIMIZERS[config.optimizer](model.flat, lr=config.lr, clip_norm=config.clip_norm)
+    checkpoint.restore(ckpt, model, optimizer)
+    state = ckpt.state
+    shape = tuple(state.get("image_shape") or ())
+    return Run(ckpt.path.parent, model, optimizer, config, list(state.get("history") or []),
+               int(state.get("epoch") or 0), shape)  # fmt: skip
 
 
 def write_metrics(path, history) -> None:
@@ -43,12 +89,9 @@ def default_folder(config) -> Path:
     return Path("runs") / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def new_folder(folder: Path) -> None:
-    """Create the run folder; refuse one that already holds a run."""
-    if (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} already holds a run: add --resume to continue it, or choose another --out"
-        )
+def new_folder(folder: Path) -> list:
+    """Create the run folder (and its parents); return the folders it made, deepest last."""
+    made = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -56,6 +99,57 @@ def new_folder(folder: Path) -> None:
             f"cannot create the run folder {folder} ({error.strerror or error}): choose "
             "another --out, in a folder you can write to"
         ) from None
+    return made
+
+
+@contextlib.contextmanager
+def claimed(folder: Path, new: bool):
+    """Hold ``folder`` for one training: create it if ``new``, and lock it.
+
+    A second training into the same folder, new or resumed, is refused while this one runs.
+    A new run writes nothing into the folder before its first checkpoint; if it fails before
+    that (no network, a bad flag value found once the data are loaded, Ctrl-C), the folders
+    it made are removed again, so no empty run folder is left behind."""
+    if not new and not (folder / "checkpoint.npz").exists():
+        raise nothing_to_resume(folder)
+    made = new_folder(folder) if new else []
+    lock = _lock(folder)
+    try:
+        if new and (folder / "checkpoint.npz").exists():
+            raise UserError(
+                f"{folder} already holds a run: add --resume to continue it, or choose "
+                "another --out"
+            )
+        yield
+    except BaseException:
+        if not (folder / "checkpoint.npz").exists():
+            for path in reversed(made):
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only if empty: nothing of anyone else's is removed
+        raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(folder: Path):
+    """An open descriptor of ``folder`` holding its exclusive lock (None where there are no
+    locks); a UserError when another process holds it."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        raise UserError(f"cannot open the run folder {folder} ({error.strerror or error})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(
+            f"another training is writing into {folder} right now: wait until it has "
+            "finished (then add --resume to continue it), or choose another --out"
+        ) from None
+    return fd
 
 
 def resumed_state(saved, steps_per_epoch: int) -> dict:
@@ -85,11 +179,30 @@ def resumed_state(saved, steps_per_epoch: int) -> dict:
 def resumed_checkpoint(folder: Path):
     """The checkpoint that ``--resume`` continues from."""
     if not (folder / "checkpoint.npz").exists():
-        raise UserError(
-            f"{folder} holds no checkpoint to resume: check --out, or start the run "
-            "without --resume"
-        )
+        raise nothing_to_resume(folder)
     return checkpoint.load(folder)
+
+
+def nothing_to_resume(folder) -> UserError:
+    return UserError(
+        f"{folder} holds no checkpoint to resume: check --out, or start the run without --resume"
+    )
+
+
+def already_trained(folder, saved, config) -> bool:
+    """Whether the run in ``folder`` has trained all of ``config.epochs`` already: then there is
+    nothing to do, and nothing is written. Asking for fewer epochs than it has is a UserError:
+    a resume only ever trains further, and never changes what a finished run holds."""
+    epoch, step = saved.state.get("epoch"), saved.state.get("step")
+    if type(epoch) is not int or type(step) is not int:
+        return False  # a damaged state: resumed_state says so
+    has = f"{epoch} epochs" + (f" and {step} steps of epoch {epoch + 1}" if step else "")
+    if config.epochs < epoch or (config.epochs == epoch and step):
+        raise UserError(
+            f"{folder} already has {has}, more than --epochs {config.epochs}: a resumed run "
+            f"only trains further; give --epochs N above {epoch} (nothing was changed)"
+        )
+    return config.epochs == epoch
 
 
 def resumed_config(saved, given: dict) -> TrainConfig:
@@ -104,7 +217,7 @@ def resumed_config(saved, given: dict) -> TrainConfig:
             raise UserError(
                 f"{flag(name)} {show(getattr(asked, name))} differs from this run's "
                 f"{show(getattr(config, name))}: a resumed run keeps its recipe (only "
-                f"--epochs, --backend and display flags may change); leave {flag(name)} "
+                f"--epochs, --backend, --threads and display flags may change); leave {flag(name)} "
                 "out, or start a new run in another --out"
             )
     return config
