@@ -2,15 +2,27 @@
 differences of its forward, in float64, element by element; the forward against plain loops;
 im2col/col2im and Conv2d/ConvTranspose2d as adjoint pairs; and mistakes that must be caught."""
 
+import contextlib
+import itertools
+import json
 import re
 
 import numpy as np
 import pytest
 
 import tinyvae
+import tinyvae.train as train_module
 from tinyvae.core import conv
 from tinyvae.core.conv import Conv2d, ConvTranspose2d, Flatten, Reshape, col2im, im2col
 from tinyvae.core.gradcheck import check_gradient, directional_check
+from tinyvae.errors import CheckpointError
+from tinyvae.evaluate import main as evaluate_main
+from tinyvae.sample import main as sample_main
+from tinyvae.tools import checkpoint
+from tinyvae.tools.cli import run
+from tinyvae.tools.idx import write_idx
+from tinyvae.tools.training import augmentation
+from tinyvae.train import main as train_main
 
 TOL = 1e-6
 #: (kernel, stride, padding, H, W): odd and uneven sizes, windows that overlap, touch or skip
@@ -235,19 +247,25 @@ def worst_error(model, **kwargs):
     return max(errors.values()), errors
 
 
-CONV_CASES = [
-    dict(),
-    dict(activation="leaky_relu", init="he"),
-    dict(likelihood="gaussian"),  # learned per-pixel variance
-    dict(likelihood="gaussian", gaussian_logvar=-1.0),
-    dict(num_classes=3),  # the label enters through the linear layers
+CONV_CASES = [  # (model options, objective, samples): each likelihood, activation and init once,
+    (dict(), "elbo", 1),  # plus several samples and IWAE (K B rows through the decoder)
+    (dict(activation="leaky_relu", init="he"), "elbo", 1),
+    (dict(activation="tanh"), "elbo", 3),
+    (dict(likelihood="gaussian"), "elbo", 1),  # learned per-pixel variance
+    (dict(likelihood="gaussian", gaussian_logvar=-1.0), "iwae", 4),
+    (dict(num_classes=3), "elbo", 1),  # the label enters through the linear layers
+    (dict(num_classes=3), "iwae", 4),
+    (dict(), "iwae", 4),
 ]
 
 
 @pytest.mark.parametrize(
-    "options", CONV_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+    "options,objective,samples",
+    CONV_CASES,
+    ids=lambda v: (
+        ",".join(f"{k}={x}" for k, x in v.items()) or "default" if isinstance(v, dict) else str(v)
+    ),
 )
-@pytest.mark.parametrize("objective,samples", [("elbo", 1), ("elbo", 3), ("iwae", 4)])
 def test_every_conv_vae_parameter_gradient_matches_finite_differences(options, objective, samples):
     model = conv_model(**options)
     rng = np.random.default_rng(9)
@@ -339,3 +357,129 @@ def test_bad_conv_arguments_say_what_to_do(kwargs, words):
     kwargs = {"arch": "conv", **kwargs}
     with pytest.raises(ValueError, match=re.escape(words)):
         tinyvae.VAE(kwargs.pop("input_dim"), **kwargs)
+
+
+# --- the command line and the run folder ---------------------------------------------------
+
+TINY_CONV = ["--dataset", "digits", "--arch", "conv", "--channels", "4,8", "--latent-dim", "4",
+             "--batch-size", "100", "--no-progress", "--pictures-every", "9"]  # fmt: skip
+
+
+def run_params(folder):
+    return checkpoint.load(folder).arrays
+
+
+def stop_after(calls):
+    """A stand-in for ``ctrl_c_stops_gently`` whose stop() says yes on its ``calls``-th call:
+    a Ctrl-C in the middle of an epoch."""
+
+    @contextlib.contextmanager
+    def stops():
+        count = itertools.count(1)
+        yield lambda: next(count) == calls
+
+    return stops
+
+
+@pytest.mark.parametrize("extra", [[], ["--augment", "--conditional", "--binarize", "dynamic"]])
+def test_a_conv_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path, monkeypatch, capsys, extra):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert run(train_main, [*TINY_CONV, *extra, "--epochs", "2", "--out", str(straight)]) == 0
+    stop = stop_after(15 + 1 + 7)  # 15 steps and the check after epoch 1, then 7 steps
+    monkeypatch.setattr(train_module, "ctrl_c_stops_gently", stop)
+    assert run(train_main, [*TINY_CONV, *extra, "--epochs", "2", "--out", str(broken)]) == 130
+    assert checkpoint.load(broken).state["step"] == 7
+    monkeypatch.undo()
+    assert run(train_main, ["--out", str(broken), "--resume", "--no-progress"]) == 0
+    a, b = run_params(straight), run_params(broken)
+    for name in a:
+        if name != "meta":
+            assert np.array_equal(a[name], b[name]), name
+    config = json.loads((broken / "config.json").read_text())
+    assert (config["arch"], config["channels"], config["augment"]) == ("conv", [4, 8], bool(extra))
+    assert checkpoint.load(broken).meta["model"]["image_shape"] == [8, 8]
+    assert "model conv 8x8-4-8-4 relu bernoulli" in capsys.readouterr().out
+
+
+def test_augment_changes_the_batches_and_is_off_by_default(tmp_path):
+    plain, moved = tmp_path / "plain", tmp_path / "moved"
+    assert run(train_main, [*TINY_CONV, "--epochs", "1", "--out", str(plain)]) == 0
+    assert run(train_main, [*TINY_CONV, "--epochs", "1", "--augment", "--out", str(moved)]) == 0
+    assert json.loads((plain / "config.json").read_text())["augment"] is False
+    assert not np.array_equal(run_params(plain)["params"], run_params(moved)["params"])
+    assert augmentation((28, 28)) == {"shift": 2, "rotate": 10.0, "image_shape": (28, 28)}
+    assert augmentation((8, 8))["shift"] == 1
+
+
+def test_sample_and_evaluate_read_a_conv_run(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert run(train_main, [*TINY_CONV, "--epochs", "1", "--out", str(folder)]) == 0
+    for name in ("samples_epoch01.png", "reconstructions_epoch01.png", "latent.png"):
+        assert (folder / name).stat().st_size > 0
+    assert (
+        run(sample_main, ["--run", str(folder), "--n", "9", "--out", str(tmp_path / "s.png")]) == 0
+    )
+    capsys.readouterr()
+    assert run(evaluate_main, ["--run", str(folder), "--k", "20", "--n", "30", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 30 and np.isfinite(result["nll"])
+    assert result["nll"] <= result["test_loss"] + 1.0  # the bound is (nearly) tighter
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--arch", "cnn"], "unknown --arch 'cnn': choose one of mlp, conv"),
+        (["--channels", "0"], "--channels must be positive layer sizes"),
+        (["--channels", "32,x"], "--channels must be positive layer sizes"),
+        (["--arch", "conv", "--channels", "2,2,2,2"], "must be at least 16x16; these are 8x8"),
+    ],
+)
+def test_bad_conv_flags_print_one_line(argv, words, tmp_path, capsys):
+    assert run(train_main, ["--dataset", "digits", "--out", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and err.count("\n") == 1, err
+
+
+def test_images_too_small_for_augment_print_one_line(tmp_path, capsys):
+    data = tmp_path / "idx"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 1, 9), np.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 3, n, dtype=np.uint8))
+    argv = ["--data-dir", str(data), "--out", str(tmp_path / "r"), "--augment", "--no-progress"]
+    assert run(train_main, argv) == 2
+    err = capsys.readouterr().err
+    assert "--augment moves images by whole pixels, which 1x9 images cannot take" in err
+
+
+def test_checkpoints_know_the_arch_and_older_ones_are_mlps(tmp_path):
+    conv_model_ = tinyvae.VAE(64, arch="conv", channels=(2, 3), latent_dim=2)
+    checkpoint.save(tmp_path / "conv.npz", conv_model_)
+    again = checkpoint.build_model(checkpoint.load(tmp_path / "conv.npz"))
+    assert again.config == conv_model_.config
+    np.testing.assert_array_equal(again.flat.data, conv_model_.flat.data)
+    with pytest.raises(CheckpointError, match="conv 8x8-2-3-2 relu bernoulli"):
+        checkpoint.restore(checkpoint.load(tmp_path / "conv.npz"), tinyvae.VAE(64, latent_dim=2))
+    # a version-2 file written before the conv networks: no arch, channels, image_shape
+    mlp = tinyvae.VAE(64, hidden=(5,), latent_dim=2)
+    checkpoint.save(tmp_path / "old.npz", mlp)
+    with np.load(tmp_path / "old.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    meta = json.loads(str(arrays["meta"][()]))
+    for key in ("arch", "channels", "image_shape"):
+        del meta["model"][key]
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = checkpoint.build_model(checkpoint.load(tmp_path / "old.npz"))
+    assert old.config == mlp.config and old.config["arch"] == "mlp"
+    # a damaged conv description is refused before any model is built
+    meta = json.loads(str(np.load(tmp_path / "conv.npz")["meta"][()]))
+    for damage in ({"image_shape": [8, 9]}, {"image_shape": [8]}, {"channels": []},
+                   {"arch": "resnet"}, {"image_shape": [2**40, 1]}):  # fmt: skip
+        arrays = dict(np.load(tmp_path / "conv.npz"))
+        arrays["meta"] = np.asarray(json.dumps(meta | {"model": meta["model"] | damage}))
+        np.savez(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(CheckpointError, match="damaged description"):
+            checkpoint.load(tmp_path / "bad.npz")

@@ -52,7 +52,14 @@ from tinyvae.tools.run_folder import (
     resumed_state,
     write_metrics,
 )
-from tinyvae.tools.training import EVAL, check_parameters, make_model, make_optimizer, train_epoch
+from tinyvae.tools.training import (
+    EVAL,
+    augmentation,
+    check_parameters,
+    make_model,
+    make_optimizer,
+    train_epoch,
+)
 
 
 def main(argv=None) -> int:
@@ -67,7 +74,8 @@ def main(argv=None) -> int:
         new_folder(folder)  # before any download, so an unwritable --out is reported at once
 
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
-    model = make_model(config, dataset.train_x.shape[1], dataset.num_classes, backend)
+    D, shape = dataset.train_x.shape[1], dataset.image_shape
+    model = make_model(config, D, dataset.num_classes, backend, shape)
     optimizer = make_optimizer(model, config)
     batches = Batches(
         dataset.train_x,
@@ -76,6 +84,7 @@ def main(argv=None) -> int:
         config.batch_size,
         config.seed,
         binarize=config.binarize,
+        **(augmentation(shape) if config.augment else {}),  # shifts and turns, per epoch
     )
     test_x, test_y = prepare_test_set(dataset, config, model.backend)
     check_data(model, batches.x, config, "the training images")
