@@ -82,6 +82,13 @@ def as_images(M, B, H, W):
     return M.reshape(M.shape[0], H, W, B).transpose(3, 0, 1, 2)
 
 
+def sum_over_pixels(M, out):
+    """M (F, N) -> its row sums (F,), written into ``out``: the bias gradient, as one BLAS
+    product with a vector of ones (several times faster than ``M.sum(axis=1)``)."""
+    xp = array_module(M)
+    return xp.matmul(M, xp.ones(M.shape[1], dtype=M.dtype), out=out)
+
+
 def initial_weights(init: str, shape, fan_in: int, fan_out: int, rng, dtype):
     r"""W of ``shape`` and b of ``(shape[-1],)``, drawn once from the host generator ``rng``:
 
@@ -132,7 +139,7 @@ class Conv2d:
         rng = rng if rng is not None else np.random.default_rng(0)
         self.params = initial_weights(init, (k, k, C, F), k * k * C, k * k * F, rng, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.cols = self.X_shape = self.ones = None
+        self.cols = self.X_shape = None
 
     def forward(self, X):
         """X (B, C, H, W) -> Y (B, F, H_out, W_out); caches im2col(X) for dW."""
@@ -148,17 +155,11 @@ class Conv2d:
         xp, F = array_module(dY), dY.shape[1]
         dY = as_matrix(dY)  # (F, N)
         xp.matmul(self.cols, dY.T, out=self.grads["W"].reshape(-1, F))  # (k*k*C, F)
-        xp.matmul(dY, self._ones(xp, dY.shape[1]), out=self.grads["b"])  # (F,): sum over pixels
+        sum_over_pixels(dY, out=self.grads["b"])  # (F,)
         if not need_input_grad:
             return None
         d_cols = self.params["W"].reshape(-1, F) @ dY  # (k*k*C, N)
         return col2im(d_cols, self.X_shape, self.kernel, self.stride, self.padding)
-
-    def _ones(self, xp, n):
-        """A vector of n ones on dY's device (a sum as one BLAS call), kept between calls."""
-        if self.ones is None or len(self.ones) != n or array_module(self.ones) is not xp:
-            self.ones = xp.ones(n, dtype=self.params["b"].dtype)
-        return self.ones
 
 
 class ConvTranspose2d:
@@ -220,11 +221,20 @@ class ConvTranspose2d:
         k, s, p = self.kernel, self.stride, self.padding
         cols = im2col(dY, k, s, p)  # (k*k*F, N)
         xp.matmul(self.X, cols.T, out=self.grads["W"].reshape(C, -1))  # (C, k*k*F)
-        self.grads["b"][...] = dY.sum(axis=(0, 2, 3))  # (F,)
+        sum_over_pixels(as_matrix(dY), out=self.grads["b"])  # (F,)
         if not need_input_grad:
             return None
         dX = self.params["W"].reshape(C, -1) @ cols  # (C, N)
         return as_images(dX, B, output_size(Ho, k, s, p), output_size(Wo, k, s, p))
+
+
+def same_layout(dY, X):
+    """dY, reshaped to X's shape, in a new array laid out in memory as X is (NumPy and CuPy's
+    ``empty_like`` keep the order of X's strides): the activation before a reshape then
+    multiplies two arrays that run in the same order, several times faster than across."""
+    out = array_module(dY).empty_like(X)
+    out[...] = dY.reshape(X.shape)
+    return out
 
 
 class Flatten:
@@ -234,11 +244,11 @@ class Flatten:
     grads: dict = {}
 
     def forward(self, X):
-        self.shape = X.shape
+        self.X = X  # for its shape and memory layout only
         return X.reshape(X.shape[0], -1)
 
     def backward(self, dY):
-        return dY.reshape(self.shape)
+        return same_layout(dY, self.X)
 
 
 class Reshape:
@@ -251,7 +261,8 @@ class Reshape:
         self.shape = tuple(shape)
 
     def forward(self, X):
+        self.X = X  # for its shape and memory layout only
         return X.reshape(X.shape[0], *self.shape)
 
     def backward(self, dY):
-        return dY.reshape(dY.shape[0], -1)
+        return same_layout(dY, self.X)
