@@ -20,6 +20,8 @@ from tinyvae.evaluate import main as evaluate_main
 from tinyvae.sample import main as sample_main
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import run
+from tinyvae.tools.config import TrainConfig
+from tinyvae.tools.data import Batches
 from tinyvae.tools.idx import write_idx
 from tinyvae.tools.training import augmentation
 from tinyvae.train import main as train_main
@@ -401,14 +403,19 @@ def test_a_conv_run_stopped_mid_epoch_resumes_bit_for_bit(tmp_path, monkeypatch,
     assert "model conv 8x8-4-8-4 relu bernoulli" in capsys.readouterr().out
 
 
-def test_augment_changes_the_batches_and_is_off_by_default(tmp_path):
-    plain, moved = tmp_path / "plain", tmp_path / "moved"
-    assert run(train_main, [*TINY_CONV, "--epochs", "1", "--out", str(plain)]) == 0
-    assert run(train_main, [*TINY_CONV, "--epochs", "1", "--augment", "--out", str(moved)]) == 0
-    assert json.loads((plain / "config.json").read_text())["augment"] is False
-    assert not np.array_equal(run_params(plain)["params"], run_params(moved)["params"])
+def test_augment_moves_the_images_the_same_way_in_every_replay_and_is_off_by_default():
+    data = tinyvae.load("digits")
+    backend = tinyvae.get_backend("numpy")
+    moved = lambda: Batches(data.train_x, data.train_y, backend, 50, 1, **augmentation((8, 8)))
+    plain = Batches(data.train_x, data.train_y, backend, 50, 1)
+    (x_plain, y_plain), (x_moved, y_moved) = next(plain.epoch(3)), next(moved().epoch(3))
+    np.testing.assert_array_equal(y_plain, y_moved)  # the same images, in the same order ...
+    assert not np.array_equal(x_plain, x_moved)  # ... moved and turned
+    np.testing.assert_array_equal(next(moved().epoch(3))[0], x_moved)  # epoch 3 again: equal
+    assert not np.array_equal(next(moved().epoch(4))[0], x_moved)  # another epoch: other moves
     assert augmentation((28, 28)) == {"shift": 2, "rotate": 10.0, "image_shape": (28, 28)}
     assert augmentation((8, 8))["shift"] == 1
+    assert TrainConfig().augment is False
 
 
 def test_sample_and_evaluate_read_a_conv_run(tmp_path, capsys):

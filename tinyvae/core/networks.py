@@ -148,10 +148,11 @@ class ConvDecoder(Network):
         outs = (*channels[-2::-1], 1)  # 64 -> 32 -> 1 for channels (32, 64)
         for i, (c_in, c_out) in enumerate(zip(channels[::-1], outs)):
             small, large = sizes[-1 - i], sizes[-2 - i]  # this layer maps small up to large
-            extra = tuple(n - ((m - 1) * s - 2 * p + k) for n, m in zip(large, small))
+            # the rows and columns that reach exactly the size the encoder's convolution read
+            pad = tuple(n - ((m - 1) * s - 2 * p + k) for n, m in zip(large, small))
             last = i == len(channels) - 1
             init = inits[1] if last else inits[0]
-            self.steps.append(ConvTranspose2d(c_in, c_out, k, s, p, extra, init, rng, dtype))
+            self.steps.append(ConvTranspose2d(c_in, c_out, k, s, p, pad, init, rng, dtype))
             if not last:
                 self.steps.append(ACTIVATIONS[activation](inplace=True))
         self.steps.append(Flatten())  # (B, 1, H, W) -> (B, D)
