@@ -53,8 +53,9 @@ class TrainConfig:
     )
     augment: bool = arg(
         False,
-        "move each training image by up to 1/14 of its side (2 pixels on 28x28, 1 on 8x8) "
-        f"and turn it by up to {AUGMENT_DEGREES:g} degrees, drawn afresh each epoch",
+        "move each training image by up to 1/14 of its side, rounded down (2 pixels on "
+        f"28x28, none on 8x8), and turn it by up to {AUGMENT_DEGREES:g} degrees, drawn afresh "
+        "each epoch",
     )
     # --- model ---
     arch: str = arg(
