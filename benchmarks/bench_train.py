@@ -3,6 +3,8 @@
 The recipe is the PyTorch example's (``torch_reference.py``): 784-400-20-400-784, ReLU,
 Bernoulli decoder, Adam lr 1e-3, batch 128, 60,000 images (Fashion-MNIST from Debian's
 package, or uniform noise of the same shape when it is absent or with ``--synthetic``).
+With ``--arch conv`` it is the convolutional recipe instead (``--arch conv`` of
+``tinyvae.train``, channels 32,64, and ``torch_reference.py --arch conv``).
 
 Up to four contestants run, each in its own process so that peak memory is its own:
 
@@ -13,8 +15,9 @@ Up to four contestants run, each in its own process so that peak memory is its o
   when Numba is installed: without it, ``tinyvae`` itself runs the NumPy passes);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
-* ``matmuls``: only the 11 matrix products of tinyvae's forward and backward passes for
-  one epoch, same shapes, on the same backend: the floor an epoch cannot go below.
+* ``matmuls``: only the matrix products of tinyvae's forward and backward passes for one
+  epoch (11 for the MLP, 17 for the conv recipe), same shapes, on the same backend: the
+  floor an epoch cannot go below.
 
 They take turns, one epoch each, after ``--warmup`` epochs each, with a short idle pause
 between turns, so that load from other programs hits all of them alike; the table shows
@@ -24,6 +27,7 @@ variables and ``torch.set_num_threads``). benchmarks/README.md has the measured 
     python benchmarks/bench_train.py                          # NumPy, and CuPy with a GPU
     python benchmarks/bench_train.py --epochs 7 --json        # table, then one JSON line
     python benchmarks/bench_train.py --torch-python PATH/TO/venv/bin/python   # torch elsewhere
+    python benchmarks/bench_train.py --arch conv --epochs 3   # the convolutional recipe
 
 Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also at batch 1024.
 """
@@ -148,11 +152,12 @@ class Worker:
 # --- the contestants (each runs inside its own worker process) ----------------------------
 
 
-def tinyvae_contestant(device, batch_size, seed, x, compiled=True):
+def tinyvae_contestant(device, batch_size, seed, x, compiled=True, arch="mlp", channels=(32, 64)):
     """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function."""
     import tinyvae
 
-    model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, backend=device, seed=seed)
+    shape = dict(arch=arch, channels=channels, image_shape=(28, 28)) if arch == "conv" else {}
+    model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, backend=device, seed=seed, **shape)
     opt = tinyvae.Adam(model.flat, lr=1e-3, compiled=compiled)
     be = model.backend
     data = be.asarray(x)  # the whole training set on the device, copied once
@@ -171,7 +176,7 @@ def tinyvae_contestant(device, batch_size, seed, x, compiled=True):
     return run_epoch, be.synchronize, lambda: {}
 
 
-def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
+def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic, arch, channels):
     """``torch_reference.train_epoch`` on ``device`` ("cpu" or "cuda")."""
     import torch
 
@@ -186,7 +191,7 @@ def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
     train, _ = ref.load_data(data_dir, synthetic, seed)
     data = train[:N_TRAIN].to(device)
     torch.manual_seed(seed)
-    model = ref.build_model().to(device)
+    model = ref.build_model(arch, channels).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(seed)
 
@@ -205,8 +210,33 @@ def torch_contestant(device, batch_size, seed, threads, data_dir, synthetic):
     return run_epoch, sync, memory
 
 
-def matmul_contestant(device, batch_size, seed):
-    """Only the matrix products of one tinyvae epoch (forward 4, backward 7), same shapes."""
+def conv_products(B, channels, random):
+    """The matrix products of one step of the conv recipe on 28x28 images, as (a, b) pairs
+    shaped and laid out as ``tinyvae/core/conv.py`` multiplies them: a convolution is
+    W^T (F, k*k*C) @ cols (k*k*C, N), N = output pixels * B; the conv1 input needs no gradient."""
+    sizes = [28]
+    for _ in channels:
+        sizes.append(sizes[-1] // 2)
+    ins, outs = (1, *channels[:-1]), channels
+    pairs = []
+    for i, (c, f) in enumerate(zip(ins, outs)):  # encoder convolutions
+        n, kc = sizes[i + 1] ** 2 * B, 16 * c
+        W, cols, dY = random(kc, f), random(kc, n), random(f, n)
+        pairs += [(W.T, cols), (cols, dY.T)] + ([(W, dY)] if i > 0 else [])
+    F = channels[-1] * sizes[-1] ** 2  # flattened features
+    h, W_enc, dstats = random(B, F), random(F, 2 * L), random(B, 2 * L)
+    z, W_dec, dh = random(B, L), random(L, F), random(B, F)
+    pairs += [(h, W_enc), (h.T, dstats), (dstats, W_enc.T)]  # the encoder's linear layer
+    pairs += [(z, W_dec), (z.T, dh), (dh, W_dec.T)]  # the decoder's linear layer
+    for i, (c, f) in enumerate(zip(outs[::-1], ins[::-1])):  # transposed convolutions
+        n, kf = sizes[-1 - i] ** 2 * B, 16 * f
+        W, X, cols = random(c, kf), random(c, n), random(kf, n)
+        pairs += [(W.T, X), (X, cols.T), (W, cols)]
+    return pairs
+
+
+def matmul_contestant(device, batch_size, seed, arch="mlp", channels=(32, 64)):
+    """Only the matrix products of one tinyvae epoch (MLP: forward 4, backward 7), same shapes."""
     from tinyvae.core.backend import get_backend
 
     be = get_backend(device)
@@ -215,6 +245,15 @@ def matmul_contestant(device, batch_size, seed):
     W1, W2, W3, W4 = random(D, H), random(H, 2 * L), random(L, H), random(H, D)
 
     def products_for(B):
+        if arch == "conv":
+            pairs = conv_products(B, channels, random)
+            outs = [xp.empty((a.shape[0], b.shape[1]), dtype=np.float32) for a, b in pairs]
+
+            def run_conv():
+                for (a, b), out in zip(pairs, outs):
+                    xp.matmul(a, b, out=out)
+
+            return run_conv
         x, h1, z, h3 = random(B, D), random(B, H), random(B, L), random(B, H)  # activations
         d_out, d_h3, d_stats, d_h1 = random(B, D), random(B, H), random(B, 2 * L), random(B, H)
         pairs = [
@@ -251,13 +290,16 @@ def worker_main(args):
     send = lambda obj: (out.write(json.dumps(obj) + "\n"), out.flush())
     try:
         source = "synthetic" if args.synthetic or not train_file(args.data_dir) else "fashion-mnist"
+        channels = tuple(int(c) for c in args.channels.split(","))
         if args.worker == "matmuls":
-            run_epoch, sync, memory = matmul_contestant(args.device, args.batch_size, args.seed)
+            run_epoch, sync, memory = matmul_contestant(
+                args.device, args.batch_size, args.seed, args.arch, channels
+            )
         elif args.worker in ("tinyvae", "tinyvae-np"):
             x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
             compiled = args.worker == "tinyvae"
             run_epoch, sync, memory = tinyvae_contestant(
-                args.device, args.batch_size, args.seed, x, compiled
+                args.device, args.batch_size, args.seed, x, compiled, args.arch, channels
             )
         else:
             torch_device = "cuda" if args.device == "cupy" else "cpu"
@@ -268,6 +310,8 @@ def worker_main(args):
                 args.threads,
                 args.data_dir,
                 args.synthetic,
+                args.arch,
+                channels,
             )
     except Exception as error:  # e.g. no torch, no CuPy: reported, not fatal to the run
         send({"ok": False, "error": f"{type(error).__name__}: {error}"})
@@ -313,7 +357,7 @@ def race(args, device, batch_size):
     env = thread_env(args.threads)
     flags = dict(device=device, batch_size=batch_size, seed=args.seed, threads=args.threads,
                  images=args.images)  # fmt: skip
-    flags["data_dir"] = args.data_dir
+    flags.update(data_dir=args.data_dir, arch=args.arch, channels=args.channels)
     common = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
     common += ["--synthetic"] if args.synthetic else []
     adam = "cupy kernel" if device == "cupy" else "compiled" if numba_present() else "numpy"
@@ -363,6 +407,7 @@ def race(args, device, batch_size):
         )
     summary = dict(
         device=device,
+        arch=args.arch,
         batch_size=batch_size,
         data=workers["tinyvae"].hello["data"],
         load_before=load_before,
@@ -407,7 +452,7 @@ def print_table(summaries):
         if stray:
             print(f"{'':13}warning: PyTorch was loaded in {', '.join(stray)}: memory inflated")
         print(
-            f"{'':13}(medians; tinyvae's Adam: {s['adam']}; data: {s['data']}; "
+            f"{'':13}({s['arch']} recipe; medians; tinyvae's Adam: {s['adam']}; data: {s['data']}; "
             f"load average {s['load_before']:.2f} -> {s['load_after']:.2f})"
         )
 
@@ -434,6 +479,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--images", type=int, default=N_TRAIN, help="training images (fewer only to rehearse)"
+    )
+    parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="the recipe timed")
+    parser.add_argument(
+        "--channels", default="32,64", help="--arch conv: channels, comma separated"
     )
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--synthetic", action="store_true", help="uniform noise instead of data")
@@ -466,7 +515,7 @@ def main(argv=None):
         sizes = args.batch_size or ([128, 1024] if device == "cupy" else [128])
         for batch_size in sizes:
             print(
-                f"{device}, batch {batch_size}: {args.warmup} warm-up + {args.epochs} timed "
+                f"{args.arch}, {device}, batch {batch_size}: {args.warmup} warm-up + {args.epochs} timed "
                 f"epochs per contestant, {args.threads} threads ...",
                 file=sys.stderr,
                 flush=True,

@@ -5,7 +5,13 @@ a Bernoulli decoder (binary cross-entropy summed over pixels), the Gaussian KL t
 Adam with lr 1e-3, batch 128, seed 1. Losses are totals over the dataset divided by
 the number of images (nats per image); the test pass samples ``z`` too, as the example does.
 
+``--arch conv`` swaps the MLPs for tinyvae's convolutional recipe (``tinyvae/core/networks.py``,
+``--arch conv`` there): Conv2d 1->32->64 (4x4, stride 2, padding 1: 28 -> 14 -> 7), ReLU,
+Linear(3136, 40) to [mu | logvar]; decoder Linear(20, 3136), ReLU, ConvTranspose2d 64->32->1
+with a ReLU between; PyTorch's default initialisation, which tinyvae's "pytorch" init copies.
+
     python benchmarks/torch_reference.py --json          # 10 epochs on Fashion-MNIST
+    python benchmarks/torch_reference.py --arch conv     # the convolutional VAE
     python benchmarks/torch_reference.py --synthetic     # random data, for timing only
 
 tinyvae itself never uses PyTorch. This module imports without it, and raises an
@@ -76,10 +82,33 @@ class VAE(nn.Module if nn is not None else object):  # a plain class when torch 
         return self.decode(z), mu, logvar
 
 
-def build_model():
-    """The example's VAE with PyTorch's default initialisation (seed it first)."""
+class ConvVAE(VAE if nn is not None else object):
+    """tinyvae's conv recipe: 28x28 -> 14x14 -> 7x7 by strided convolutions, and back."""
+
+    def __init__(self, channels=(32, 64), latent_dim=20):
+        nn.Module.__init__(self)
+        c1, c2 = channels
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, c1, 4, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, 2 * latent_dim),
+        )  # fmt: skip
+        self.dec = nn.Sequential(
+            nn.Linear(latent_dim, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c1, 1, 4, 2, 1),
+            nn.Flatten(),
+        )  # fmt: skip
+
+    def encode(self, x):  # x: (B, 784) -> mu, logvar: (B, 20)
+        return self.enc(x.view(-1, 1, 28, 28)).chunk(2, dim=1)
+
+    def decode(self, z):  # z: (B, 20) -> logits: (B, 784)
+        return self.dec(z)
+
+
+def build_model(arch="mlp", channels=(32, 64)):
+    """The example's VAE (or the conv one) with PyTorch's default initialisation (seed it first)."""
     require_torch()
-    return VAE()
+    return ConvVAE(channels) if arch == "conv" else VAE()
 
 
 def loss_function(recon_logits, x, mu, logvar):
@@ -148,6 +177,8 @@ def load_data(data_dir, synthetic, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    parser.add_argument("--channels", default="32,64", help="--arch conv: two channel counts")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
@@ -166,7 +197,8 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # weights and the reparameterisation noise
-    model = build_model()
+    channels = tuple(int(c) for c in args.channels.split(","))
+    model = build_model(args.arch, channels)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(args.seed)  # the shuffling order
 
@@ -192,6 +224,8 @@ def main(argv=None):
                     seconds_per_epoch=sum(h["seconds"] for h in history) / len(history),
                     train_seconds_per_epoch=sum(h["train_s"] for h in history) / len(history),
                     epochs=args.epochs,
+                    arch=args.arch,
+                    channels=list(channels) if args.arch == "conv" else None,
                     batch_size=args.batch_size,
                     seed=args.seed,
                     data="synthetic" if args.synthetic else "fashion-mnist",

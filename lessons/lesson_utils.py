@@ -47,6 +47,7 @@ class Settings:
     hidden: int  # units in each hidden layer of the lessons' networks
     n_show: int  # images in the scatter plots and evaluations (at most the test set)
     seed: int = 0  # seeds every model and every random draw in the lessons
+    channels: tuple = (32, 64)  # the convolutions of lesson 10's conv VAE (the default recipe)
 
 
 def settings() -> Settings:
@@ -58,7 +59,8 @@ def settings() -> Settings:
             "or 'quick' (the bundled 8x8 digits, short training)"
         )
     if mode == "quick":
-        S = Settings("quick", "digits", steps=1500, batch_size=100, hidden=128, n_show=297)
+        S = Settings("quick", "digits", steps=1500, batch_size=100, hidden=128, n_show=297,
+                     channels=(16, 32))  # fmt: skip
     else:
         S = Settings("full", "mnist", steps=6000, batch_size=100, hidden=256, n_show=2000)
     print(

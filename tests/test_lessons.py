@@ -26,6 +26,7 @@ sys.path[:0] = [str(LESSONS), str(ROOT / "course" / "solutions")]  # the checker
 import capstone_checks as C11  # noqa: E402  (lesson 11)
 import grading  # noqa: E402
 import lesson_checks as C  # noqa: E402
+import lesson_checks_conv as C3  # noqa: E402  (the checkers of lesson 10)
 import lesson_checks_more as C2  # noqa: E402  (the checkers of lessons 6-9)
 import lesson_utils as U  # noqa: E402
 
@@ -329,8 +330,32 @@ def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
         checker(wrong, strict=True)
 
 
+def col2im_assigned(cols, shape, k, s):
+    return C3._col2im_assigned(cols, shape, k, s)
+
+
+def kernel_gradient_flipped(x, dy, k, s):
+    Ho, Wo = dy.shape
+    dW = np.array([[(x[u : u + s * Ho : s, v : v + s * Wo : s] * dy).sum() for v in range(k)]
+                   for u in range(k)])  # fmt: skip
+    return dW[::-1, ::-1]
+
+
+def conv_transpose_flipped(y, w, s, shape):
+    return C3._scatter(y, w[::-1, ::-1], s, shape)
+
+
+MISTAKES.update(
+    {  # lesson 10, lesson_checks_conv: each graded by tinyvae's gradient check
+        C3.check_col2im: (col2im_assigned, "add (+=)"),
+        C3.check_kernel_gradient: (kernel_gradient_flipped, "correlation"),
+        C3.check_conv_transpose: (conv_transpose_flipped, "nothing is flipped"),
+    }
+)
+
+
 def test_every_checker_has_a_mistake_test():
-    checkers = {getattr(M, n) for M in (C, C2) for n in dir(M) if n.startswith("check_")}
+    checkers = {getattr(M, n) for M in (C, C2, C3) for n in dir(M) if n.startswith("check_")}
     assert checkers == set(MISTAKES)
 
 

@@ -58,7 +58,14 @@ from tinyvae.tools.run_folder import (
     write_metrics,
 )
 from tinyvae.tools.threads import blas_threads, choose_threads
-from tinyvae.tools.training import EVAL, check_parameters, make_model, make_optimizer, train_epoch
+from tinyvae.tools.training import (
+    EVAL,
+    augmentation,
+    check_parameters,
+    make_model,
+    make_optimizer,
+    train_epoch,
+)
 
 
 def main(argv=None) -> int:
@@ -95,7 +102,8 @@ def train(config, folder: Path, saved=None, given=()) -> int:
     if saved is None and "batch_size" in given:
         data = f"--data-dir {config.data_dir}" if config.data_dir else dataset.name
         check_batch_size(config, len(dataset.train_x), data)
-    model = make_model(config, dataset.train_x.shape[1], dataset.num_classes, backend)
+    D, shape = dataset.train_x.shape[1], dataset.image_shape
+    model = make_model(config, D, dataset.num_classes, backend, shape)
     optimizer = make_optimizer(model, config)
     batches = Batches(
         dataset.train_x,
@@ -104,6 +112,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
         config.batch_size,
         config.seed,
         binarize=config.binarize,
+        **(augmentation(shape) if config.augment else {}),  # shifts and turns, per epoch
     )
     test_x, test_y = prepare_test_set(dataset, config, model.backend)
     check_data(model, batches.x, config, "the training images", batches.y)

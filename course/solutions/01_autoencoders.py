@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 1 (autoencoders). Run: python lessons/solutions/01_autoencoders.py"""
+"""Solutions to the exercises of lesson 1 (autoencoders). Run: python course/solutions/01_autoencoders.py"""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 2 (backpropagation). Run: python lessons/solutions/02_backpropagation.py"""
+"""Solutions to the exercises of lesson 2 (backpropagation). Run: python course/solutions/02_backpropagation.py"""
 
 import numpy as np
 

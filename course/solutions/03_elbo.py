@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 3 (the ELBO). Run: python lessons/solutions/03_elbo.py"""
+"""Solutions to the exercises of lesson 3 (the ELBO). Run: python course/solutions/03_elbo.py"""
 
 import math
 

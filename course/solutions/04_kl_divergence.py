@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 4 (the Gaussian KL). Run: python lessons/solutions/04_kl_divergence.py"""
+"""Solutions to the exercises of lesson 4 (the Gaussian KL). Run: python course/solutions/04_kl_divergence.py"""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 5 (reparameterization). Run: python lessons/solutions/05_reparameterization.py"""
+"""Solutions to the exercises of lesson 5 (reparameterization). Run: python course/solutions/05_reparameterization.py"""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 6 (training). Run: python lessons/solutions/06_training.py"""
+"""Solutions to the exercises of lesson 6 (training). Run: python course/solutions/06_training.py"""
 
 import numpy as np
 

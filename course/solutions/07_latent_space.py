@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 7 (the latent space). Run: python lessons/solutions/07_latent_space.py"""
+"""Solutions to the exercises of lesson 7 (the latent space). Run: python course/solutions/07_latent_space.py"""
 
 import numpy as np
 

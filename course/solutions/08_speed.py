@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 8 (speed). Run: python lessons/solutions/08_speed.py"""
+"""Solutions to the exercises of lesson 8 (speed). Run: python course/solutions/08_speed.py"""
 
 import math
 import statistics

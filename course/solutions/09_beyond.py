@@ -1,4 +1,4 @@
-"""Solutions to the exercises of lesson 9 (beyond the plain VAE). Run: python lessons/solutions/09_beyond.py"""
+"""Solutions to the exercises of lesson 9 (beyond the plain VAE). Run: python course/solutions/09_beyond.py"""
 
 import numpy as np
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyvae.core.arrays import array_module  # noqa: F401  (offered here too)
 from tinyvae.errors import BackendError
 
 BACKENDS = ("numpy", "cupy")
@@ -149,9 +150,3 @@ def get_backend(name: str = "numpy", dtype: str = "float32") -> Backend:
         raise BackendError(reason)
     return Backend("cupy", cupy, np.dtype(dtype))
 
-
-def array_module(array):
-    """``numpy`` or ``cupy``, whichever ``array`` belongs to (Chainer's idiom)."""
-    if cupy is not None and isinstance(array, cupy.ndarray):
-        return cupy
-    return np

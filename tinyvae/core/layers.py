@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from tinyvae.core.backend import array_module
+from tinyvae.core.arrays import array_module
 
 
 class Linear:

@@ -1,10 +1,10 @@
 r"""The Variational Autoencoder: encoder, reparameterization, decoder, and the loss's gradient.
 
-Encoder :math:`q(z \mid x) = \mathcal N(\mu(x), \mathrm{diag}\, e^{\ell(x)})`: an MLP maps x (B, D)
-to (B, 2L), the mean ``mu`` (the first L columns) beside the log-variance ``logvar`` (the
-last L). Decoder :math:`p(x \mid z)`: an MLP maps z (B, L) to one output per pixel, (B, D):
-Bernoulli logits or Gaussian means. A conditional model appends a one-hot label (B, C) after
-the last column of each MLP's input: [x | one-hot] and [z | one-hot].
+Encoder :math:`q(z \mid x) = \mathcal N(\mu(x), \mathrm{diag}\, e^{\ell(x)})`: a network (an MLP, or
+convolutions: ``networks.py``) maps x (B, D) to (B, 2L), the mean ``mu`` (the first L columns)
+beside the log-variance ``logvar`` (the last L). Decoder :math:`p(x \mid z)`: a network maps z
+(B, L) to one output per pixel, (B, D): Bernoulli logits or Gaussian means. A conditional
+model appends a one-hot label (B, C) to each network's input: [x | one-hot], [z | one-hot].
 
 The loss is the negative ELBO in nats per example, averaged over the batch,
 
@@ -25,7 +25,8 @@ import numpy as np
 
 from tinyvae.core import distributions as D
 from tinyvae.core.backend import array_module, get_backend
-from tinyvae.core.layers import MLP, sigmoid
+from tinyvae.core.layers import sigmoid
+from tinyvae.core.networks import build_networks
 from tinyvae.core.params import FlatParameters
 from tinyvae.core.validation import check_architecture, check_call, check_latent, check_noise
 
@@ -85,35 +86,37 @@ class VAE:
     activation : "relu", "leaky_relu", "tanh" or "sigmoid".
     backend : "numpy", "cupy", or a ``Backend`` already built (of this dtype).
     dtype : "float32" to train, "float64" for gradient checks.
-    seed : seeds the initial weights (drawn on the host, so NumPy and CuPy start equal)
-        and the model's noise generator ``self.rng``.
-    num_classes : > 0 makes a conditional VAE: a one-hot label joins the encoder's
-        input and the decoder's input (as their last C columns).
+    seed : seeds the weights (drawn on the host: NumPy and CuPy start equal) and ``self.rng``.
+    num_classes : > 0 makes a conditional VAE: a one-hot label joins both networks' inputs.
     gaussian_logvar : Gaussian decoder only: None learns a log-variance per pixel
         (the parameter ``decoder.logvar``, (D,)), a float fixes it (0.0: unit variance).
-    init : "pytorch" or "he": how the Linear layers draw their weights (see ``layers.MLP``).
+    init : "pytorch" or "he": how the layers draw their weights (see ``layers.MLP``).
+    arch : "mlp", or "conv" (``networks.py``): ``channels`` of each convolution, for images
+        of ``image_shape`` (H, W) (default: square); ``hidden`` is for "mlp" only.
 
-    Parameters are named ``encoder.i.W``/``encoder.i.b`` for the i-th Linear layer of the
-    encoder (and so for the decoder), with ``W`` of shape (n_in, n_out).
+    Parameters are named ``encoder.i.W``/``encoder.i.b`` for the encoder's i-th layer with
+    parameters (and so for the decoder); a Linear layer's ``W`` is (n_in, n_out).
     """
 
     def __init__(self, input_dim, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", backend="numpy", dtype="float32", seed=0, num_classes=0,
-                 gaussian_logvar=None, init="pytorch"):  # fmt: skip
-        hidden = check_architecture(input_dim, hidden, latent_dim, likelihood, D.LIKELIHOODS)
-        self.config = dict(input_dim=int(input_dim), hidden=list(hidden), latent_dim=int(latent_dim),
+                 gaussian_logvar=None, init="pytorch", arch="mlp", channels=(32, 64),
+                 image_shape=None):  # fmt: skip
+        hidden, channels, image_shape = check_architecture(
+            input_dim, hidden, latent_dim, likelihood, D.LIKELIHOODS, arch, channels, image_shape)
+        self.config = dict(input_dim=int(input_dim), hidden=hidden, latent_dim=int(latent_dim),
                            likelihood=likelihood, activation=activation, dtype=str(dtype),
-                           seed=int(seed), num_classes=int(num_classes),
-                           gaussian_logvar=gaussian_logvar, init=init)  # fmt: skip
+                           seed=int(seed), num_classes=int(num_classes), gaussian_logvar=gaussian_logvar,
+                           init=init, arch=arch, channels=channels, image_shape=image_shape)  # fmt: skip
         self.backend = get_backend(backend, dtype)
         self.xp, self.dtype = self.backend.xp, self.backend.dtype
         self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
         self.likelihood, self.num_classes = likelihood, int(num_classes)
 
         host_rng = np.random.default_rng(seed)  # the weights, drawn once, the same everywhere
-        C, L = self.num_classes, self.latent_dim
-        self.encoder = MLP([input_dim + C, *hidden, 2 * L], activation, host_rng, dtype, init)
-        self.decoder = MLP([L + C, *hidden[::-1], input_dim], activation, host_rng, dtype, init)
+        self.encoder, self.decoder = build_networks(arch, input_dim, hidden, latent_dim, num_classes,
+                                                    activation, host_rng, dtype, init, channels,
+                                                    image_shape)  # fmt: skip
         named = {**self.encoder.named_params("encoder"), **self.decoder.named_params("decoder")}
         self.learn_logvar = likelihood == "gaussian" and gaussian_logvar is None
         if self.learn_logvar:  # one learned log-variance per pixel, shape (D,)
@@ -150,8 +153,7 @@ class VAE:
         """[inputs | one-hot labels]: (B, n) -> (B, n + C) for a conditional model."""
         if not self.num_classes:
             return inputs
-        one_hot = self.xp.zeros((inputs.shape[0], self.num_classes), dtype=self.dtype)
-        one_hot[self.xp.arange(inputs.shape[0]), labels] = 1
+        one_hot = self.xp.eye(self.num_classes, dtype=self.dtype)[labels]  # row y of I: e_y
         return self.xp.concatenate([inputs, one_hot], axis=1)
 
     def _log_px(self, x, out, with_grad):
@@ -229,9 +231,8 @@ class VAE:
     def loss(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo", x_input=None):
         """The loss and its parts as ``loss_and_grads`` computes them, without the backward
         pass (for evaluation): the gradient buffer is left as it was."""
-        loss, parts, _ = self.loss_and_grads(x, eps, beta, labels, samples, objective,
-                                             x_input=x_input, need_grad=False)  # fmt: skip
-        return loss, parts
+        return self.loss_and_grads(x, eps, beta, labels, samples, objective,
+                                   x_input=x_input, need_grad=False)[:2]  # fmt: skip
 
     # --- using a trained model ------------------------------------------------------------
 
@@ -261,8 +262,7 @@ class VAE:
 
     def reconstruct(self, x, labels=None):
         """Decode the posterior mean: x (B, D) -> (B, D)."""
-        mu, _ = self.encode(x, labels)
-        return self.decode(mu, labels)
+        return self.decode(self.encode(x, labels)[0], labels)  # mu, the posterior mean
 
     def log_likelihood(self, x, k=5000, labels=None, max_rows=None, rng=None, eps=None):
         r"""Importance-weighted estimate of log p(x) per example, (B,), in nats.

@@ -39,7 +39,7 @@ from tinyvae.tools.files import atomic_write, remove_stale_temporaries
 FORMAT, VERSION = "tinyvae-checkpoint", 2  # version 1 is read too, and converted
 #: model.config entries that fix the architecture (a checkpoint fits only a model that agrees)
 ARCHITECTURE = ("input_dim", "hidden", "latent_dim", "likelihood", "activation", "num_classes",
-                "gaussian_logvar")  # fmt: skip
+                "gaussian_logvar", "arch", "channels", "image_shape")  # fmt: skip
 
 
 @dataclass
@@ -175,6 +175,7 @@ def _meta(path, stored) -> dict:
             raise CheckpointError(f"{path}: damaged description (parameter shape {entry!r})")
     if meta["version"] == 1:
         meta = _from_version_1(meta)
+    meta["model"] = {"arch": "mlp", "channels": None, "image_shape": None} | meta["model"]  # older: MLPs
     _check_model(path, meta["model"], meta["param_shapes"])
     step = (meta.get("optimizer") or {}).get("t", 0)
     if type(step) is not int or step < 0:
@@ -204,8 +205,15 @@ def _check_model(path, model: dict, param_shapes: list) -> None:
         return type(value) is int and least <= value <= largest
 
     hidden, logvar, seed = model.get("hidden"), model.get("gaussian_logvar"), model.get("seed", 0)
+    channels, shape, pixels = model["channels"], model["image_shape"], model.get("input_dim")
+    mlp = model["arch"] == "mlp" and channels is None and shape is None and size(pixels)
+    # A conv model's image can have more pixels than a weight has numbers, but each convolution
+    # halves its sides: they are at most 2 ** len(channels) times a parameter's size.
+    side = lambda n: type(n) is int and 1 <= n <= 2 ** len(channels) * (largest + 1)
+    conv = model["arch"] == "conv" and isinstance(channels, list) and 0 < len(channels) <= 16
+    conv = conv and all(map(size, channels)) and isinstance(shape, list) and len(shape) == 2
     ok = (
-        size(model.get("input_dim"))
+        (mlp or (conv and all(map(side, shape)) and pixels == shape[0] * shape[1]))
         and size(model.get("latent_dim"))
         and size(model.get("num_classes", 0), least=0)
         and isinstance(hidden, list)
@@ -237,11 +245,13 @@ def _check_arrays(path, arrays, meta) -> None:
 
 
 def describe(model_config: dict) -> str:
-    """``"784-400-20 relu bernoulli"``: an architecture in a few words, for messages."""
-    c = model_config
-    hidden = c.get("hidden", [])
+    """``"784-400-20 relu bernoulli"``, ``"conv 28x28-32-64-20 relu bernoulli"``: an
+    architecture in a few words, for messages."""
+    c, conv, shape = model_config, model_config.get("arch") == "conv", model_config.get("image_shape")
+    hidden = c.get("channels" if conv else "hidden") or []
     hidden = hidden if isinstance(hidden, list) else [hidden]
-    sizes = "-".join(str(s) for s in [c.get("input_dim"), *hidden, c.get("latent_dim")])
+    first = f"conv {'x'.join(map(str, shape))}" if conv and isinstance(shape, list) else c.get("input_dim")
+    sizes = "-".join(str(s) for s in [first, *hidden, c.get("latent_dim")])
     extra = f" {c['num_classes']} classes" if c.get("num_classes") else ""
     return f"{sizes} {c.get('activation')} {c.get('likelihood')}{extra}"
 

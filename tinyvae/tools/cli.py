@@ -202,6 +202,7 @@ Losses are the negative ELBO in nats per image."""
 EXAMPLES = """examples:
   python -m tinyvae.train --dataset digits --epochs 20 --out runs/digits
   python -m tinyvae.train --dataset fashion-mnist --latent-dim 2 --out runs/fm2d
+  python -m tinyvae.train --dataset fashion-mnist --arch conv --out runs/fm-conv
   python -m tinyvae.train --out runs/digits --resume --epochs 40"""
 
 
@@ -225,7 +226,7 @@ def _whole(text: str, least: int, wanted: str) -> int:
     return value
 
 
-SECTIONS = {"dataset": "data", "hidden": "model", "epochs": "training", "backend": "run"}
+SECTIONS = {"dataset": "data", "arch": "model", "epochs": "training", "backend": "run"}
 
 
 def build_parser(prog="python -m tinyvae.train") -> Parser:

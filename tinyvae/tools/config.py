@@ -23,9 +23,10 @@ from tinyvae.core.backend import BACKENDS
 from tinyvae.core.distributions import LIKELIHOODS
 from tinyvae.core.layers import ACTIVATIONS, INITS
 from tinyvae.core.model import OBJECTIVES
+from tinyvae.core.networks import ARCHS
 from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import UserError
-from tinyvae.tools.data import BINARIZE, NAMES, NOISES
+from tinyvae.tools.data import AUGMENT_DEGREES, BINARIZE, NAMES, NOISES
 
 
 def arg(default, help, choices=None, check=None, metavar=None, kind=None):
@@ -50,11 +51,30 @@ class TrainConfig:
         "none: grey levels; dynamic: fresh 0/1 pixels each epoch; threshold: pixel > 0.5",
         BINARIZE,
     )
+    augment: bool = arg(
+        False,
+        "move each training image by up to 1/14 of its side, rounded down (2 pixels on "
+        f"28x28, none on 8x8), and turn it by up to {AUGMENT_DEGREES:g} degrees, drawn afresh "
+        "each epoch",
+    )
     # --- model ---
+    arch: str = arg(
+        "mlp",
+        "mlp: fully connected encoder and decoder; conv: convolutions (4x4, stride 2) that "
+        "halve the image each, a linear layer to the code, and the mirror image to decode",
+        ARCHS,
+    )
     hidden: tuple = arg(
         (400,),
-        "hidden layer sizes, comma separated (400, or 512,256 for a "
+        "--arch mlp: hidden layer sizes, comma separated (400, or 512,256 for a "
         "deeper net); the decoder mirrors them",
+        check="sizes",
+        metavar="SIZES",
+    )
+    channels: tuple = arg(
+        (32, 64),
+        "--arch conv: channels of each convolution, comma separated (32,64: 28x28 images "
+        "become 32 of 14x14, then 64 of 7x7); the decoder mirrors them",
         check="sizes",
         metavar="SIZES",
     )
@@ -166,7 +186,7 @@ def check(config: TrainConfig) -> TrainConfig:
             continue
         kind = meta["kind"]
         if meta["check"] == "sizes":
-            parse_hidden(value)
+            parse_sizes(value, flag(f.name))
         elif isinstance(f.default, bool):
             if not isinstance(value, bool):
                 raise UserError(f"{flag(f.name)} is a switch (True or False), got {value!r}")
@@ -178,7 +198,7 @@ def check(config: TrainConfig) -> TrainConfig:
             whole = kind is not int or isinstance(value, int)
             if not (number and whole and math.isfinite(value) and ok(value)):
                 raise UserError(f"{flag(f.name)} must be {wanted(f)}; got {value!r}")
-    config.hidden = parse_hidden(config.hidden)
+    config.hidden, config.channels = parse_hidden(config.hidden), parse_sizes(config.channels, "--channels")
     if config.gaussian_logvar is not None and config.likelihood != "gaussian":
         raise UserError("--gaussian-logvar applies only to --likelihood gaussian")
     if config.resume and not config.out:
@@ -201,15 +221,21 @@ def unknown_choice(name: str, value, choices) -> str:
 
 def parse_hidden(text) -> tuple:
     """``"512,256"`` (or ``(512, 256)``) -> ``(512, 256)``; anything else is a UserError."""
+    return parse_sizes(text, "--hidden")
+
+
+def parse_sizes(text, name: str) -> tuple:
+    """``"32,64"`` (or ``(32, 64)``) -> ``(32, 64)`` for flag ``name``; else a UserError."""
     parts = text.split(",") if isinstance(text, str) else list(text)
     try:
         sizes = tuple(int(str(p).strip()) for p in parts)
     except ValueError:
         sizes = ()
     if not sizes or any(s < 1 for s in sizes):
+        example = "32 or 32,64" if name == "--channels" else "400 or 512,256"
         raise UserError(
-            f"--hidden must be positive layer sizes separated by commas, like 400 "
-            f"or 512,256; got {text!r}"
+            f"{name} must be positive layer sizes separated by commas, like {example}; "
+            f"got {text!r}"
         )
     return sizes
 
@@ -217,7 +243,7 @@ def parse_hidden(text) -> tuple:
 def to_dict(config: TrainConfig) -> dict:
     """A JSON-able dict (what ``config.json`` holds)."""
     out = asdict(config)
-    out["hidden"] = list(config.hidden)
+    out["hidden"], out["channels"] = list(config.hidden), list(config.channels)
     return out
 
 

@@ -35,6 +35,7 @@ from tinyvae.tools.idx import read_idx
 NAMES = ("mnist", "fashion-mnist", "digits")
 BINARIZE = ("none", "dynamic", "threshold")  # see binarize
 NOISES = ("mask", "salt-pepper")  # see corrupt
+AUGMENT_DEGREES = 10.0  # --augment: the largest turn; see augmentation
 DIGITS_FILE = Path(__file__).with_name("digits.npz")
 DIGITS_TRAIN = 1500  # first 1,500 digits train, the remaining 297 test
 #: Folders that system packages install data sets into; used before any download.
