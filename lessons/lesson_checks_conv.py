@@ -17,7 +17,7 @@ s, no padding, and
 from __future__ import annotations
 
 import numpy as np
-from lesson_utils import Wrong, expect_array, known_mistakes, run_check
+from lesson_utils import Wrong, exercise, expect_array, known_mistakes, run_check
 
 from tinyvae.core import gradcheck
 
@@ -58,6 +58,7 @@ def gradient_error(forward, array, answer):
 CASES = [((6, 7), 3, 1), ((7, 8), 4, 2), ((9, 9), 3, 3)]  # (H, W), k, s: overlaps, touches, gaps
 
 
+@exercise(10, "col2im")
 def check_col2im(fn, strict=False):
     """``fn(cols, shape, k, s) -> (H, W)``: the adjoint of im2col, the gradient of
     ``x -> sum(im2col(x) * cols)``."""
@@ -96,6 +97,7 @@ def _col2im_assigned(G, shape, k, s):
     return x
 
 
+@exercise(10, "kernel_gradient")
 def check_kernel_gradient(fn, strict=False):
     """``fn(x, dy, k, s) -> (k, k)``: the gradient of ``sum(conv(x, w, s) * dy)`` with
     respect to the kernel w."""
@@ -129,6 +131,7 @@ def _kernel_gradient_case(fn, shape, k, s, rng):
         )
 
 
+@exercise(10, "conv_transpose")
 def check_conv_transpose(fn, strict=False):
     """``fn(y, w, s, shape) -> shape``: the transposed convolution, the gradient of
     ``x -> sum(conv(x, w, s) * y)`` with respect to x."""

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def col2im(cols, shape, k, s):
+def col2im_1ch(cols, shape, k, s):
     """cols (k*k, Ho*Wo) -> (H, W): every entry added back to the pixel im2col copied it from."""
     Ho, Wo = (shape[0] - k) // s + 1, (shape[1] - k) // s + 1
     cols = cols.reshape(k, k, Ho, Wo)
@@ -24,7 +24,7 @@ def kernel_gradient(x, dy, k, s):
     return dW
 
 
-def conv_transpose(y, w, s, shape):
+def conv_transpose_1ch(y, w, s, shape):
     """Each y[i, j] spreads over its window: out[s i + u, s j + v] += y[i, j] w[u, v]."""
     k, out = w.shape[0], np.zeros(shape)
     for i in range(y.shape[0]):
@@ -37,9 +37,9 @@ def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
     import lesson_checks_conv as C
 
-    C.check_col2im(col2im, strict=True)
+    C.check_col2im(col2im_1ch, strict=True)
     C.check_kernel_gradient(kernel_gradient, strict=True)
-    C.check_conv_transpose(conv_transpose, strict=True)
+    C.check_conv_transpose(conv_transpose_1ch, strict=True)
 
 
 if __name__ == "__main__":
