@@ -136,6 +136,8 @@ def choose_threads(asked, model, batch_size: int, kept=None) -> tuple:
         n = min(int(kept), limit)
         return n, "kept from the start of this run (--threads N changes it)"
     allowed = cpus_allowed()
+    if min(allowed, limit) == 1:  # nothing to choose, nothing to measure
+        return 1, f"automatic: {allowed} CPUs allowed, BLAS limited to {limit}"
     busy = busy_cpus()
     n = max(1, min(allowed, limit, round(allowed - busy)))
     why = f"automatic: {allowed} CPUs allowed, {busy:.1f} busy with other programs"
