@@ -17,9 +17,9 @@ process may run on (its CPU affinity and its cgroup's CPU quota), those of them 
 busy with other programs right now (two readings of ``/proc/stat``), and any thread limit
 already set (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, threadpoolctl). If that leaves
 more than one, it times the model's own products, one step's worth, on one thread and on
-that many, in turns, and keeps the faster. The count is chosen once, when the run starts,
-and a resumed run keeps it: OpenBLAS rounds some products differently on one thread than on
-several, and a run's numbers should not depend on when it was resumed.
+that many, in turns for about half a second, and keeps the faster. The count is chosen once,
+when the run starts, and a resumed run keeps it: OpenBLAS rounds some products differently
+on one thread than on several, and a run's numbers should not depend on when it was resumed.
 """
 
 from __future__ import annotations
@@ -111,23 +111,28 @@ def product_shapes(model, batch_size: int) -> list:
     return shapes
 
 
-def time_products(shapes, threads: int, rounds=5) -> list:
-    """Seconds that one step's products take on ``threads`` threads, ``rounds`` times."""
+def random_pairs(shapes) -> list:
+    """For each (m, k, n): two float32 arrays (m, k) and (k, n) to multiply."""
     rng = np.random.default_rng(0)
-    pairs = [(rng.random((m, k), np.float32), rng.random((k, n), np.float32)) for m, k, n in shapes]
-    times = []
+    return [(rng.random((m, k), np.float32), rng.random((k, n), np.float32)) for m, k, n in shapes]
+
+
+def time_products(pairs, threads: int) -> float:
+    """Seconds that the products ``a @ b`` of ``pairs`` take on ``threads`` threads, after
+    one untimed product that wakes the threads up."""
     with threadpool_limits(threads, user_api="blas"):
-        for _ in range(rounds + 1):  # the first round wakes the threads up: not counted
-            start = time.perf_counter()
-            for a, b in pairs:
-                a @ b
-            times.append(time.perf_counter() - start)
-    return times[1:]
+        a, b = pairs[0]
+        a @ b
+        start = time.perf_counter()
+        for a, b in pairs:
+            a @ b
+        return time.perf_counter() - start
 
 
-def choose_threads(asked, model, batch_size: int, kept=None) -> tuple:
+def choose_threads(asked, model, batch_size: int, kept=None, budget=0.5) -> tuple:
     """``(threads, why)``: ``asked`` (``--threads``) when given, else ``kept`` (the count a
-    resumed run started with), else chosen as the module docstring says."""
+    resumed run started with), else chosen as the module docstring says, timing the
+    products for about ``budget`` seconds (at least twice each, at most 15 times)."""
     limit = blas_limit() or 1
     if asked:  # OpenBLAS caps it at the most it was built for: say what it really uses
         with blas_threads(asked):
@@ -136,18 +141,21 @@ def choose_threads(asked, model, batch_size: int, kept=None) -> tuple:
         n = min(int(kept), limit)
         return n, "kept from the start of this run (--threads N changes it)"
     allowed = cpus_allowed()
-    busy = busy_cpus()
-    n = max(1, min(allowed, limit, round(allowed - busy)))
-    why = f"automatic: {allowed} CPUs allowed, {busy:.1f} busy with other programs"
+    why = f"automatic: {allowed} CPUs allowed"
     if limit < allowed:
         why += f", BLAS limited to {limit}"
+    if min(allowed, limit) == 1:  # nothing to choose, nothing to measure
+        return 1, why
+    busy = busy_cpus()
+    n = max(1, min(allowed, limit, round(allowed - busy)))
+    why += f", {busy:.1f} busy with other programs"
     if n == 1:
         return 1, why
-    shapes = product_shapes(model, batch_size)
-    one, many = [], []
-    for _ in range(3):  # in turns, so that a change of load hits both alike
-        one += time_products(shapes, 1)
-        many += time_products(shapes, n)
+    pairs, one, many = random_pairs(product_shapes(model, batch_size)), [], []
+    end = time.perf_counter() + budget
+    while len(one) < 15 and (len(one) < 2 or time.perf_counter() < end):
+        one.append(time_products(pairs, 1))  # in turns, so that a change of load hits both
+        many.append(time_products(pairs, n))
     one, many = statistics.median(one), statistics.median(many)
     why += f"; one step's products took {one * 1e3:.2f} ms on 1 thread, {many * 1e3:.2f} on {n}"
     return (n if many < one else 1), why
