@@ -27,6 +27,7 @@ import capstone_checks as C11  # noqa: E402  (lesson 11)
 import grading  # noqa: E402
 import lesson_checks as C  # noqa: E402
 import lesson_checks_more as C2  # noqa: E402  (the checkers of lessons 6-9)
+import lesson_checks_questions as C12  # noqa: E402  (lesson 12)
 import lesson_utils as U  # noqa: E402
 
 
@@ -326,6 +327,27 @@ MISTAKES.update(
 )
 
 
+def naive_continuous_bernoulli(a):  # 0/0 at a = 0
+    a = np.asarray(a, dtype=np.float64)
+    return np.log(a / np.tanh(a / 2)), 1 / a - 1 / np.sinh(a)
+
+
+MISTAKES.update(
+    {  # lesson 12, lesson_checks_questions
+        C12.check_bits_per_dim: (lambda nll, D, levels=None: np.asarray(nll) / D, "nats per"),
+        C12.check_effective_beta: (
+            lambda r, k, B, D, L: (
+                1 / D if r[0] == "mean" else 1.0,
+                float(D) if r[0] == "mean" else 1.0,
+            ),
+            "scale * recon is not",
+        ),
+        C12.check_continuous_bernoulli_log_norm: (naive_continuous_bernoulli, "Taylor series"),
+        C12.check_best_logvar: (lambda x, m: ((x - m) ** 2).mean(0), "return its log"),
+    }
+)
+
+
 @pytest.mark.parametrize("checker", list(MISTAKES), ids=lambda c: c.__name__)
 def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
     checker(placeholder)
@@ -340,7 +362,7 @@ def test_checker_reports_untouched_wrong_and_strict(checker, capsys):
 
 
 def test_every_checker_has_a_mistake_test():
-    checkers = {getattr(M, n) for M in (C, C2) for n in dir(M) if n.startswith("check_")}
+    checkers = {getattr(M, n) for M in (C, C2, C12) for n in dir(M) if n.startswith("check_")}
     assert checkers == set(MISTAKES)
 
 
