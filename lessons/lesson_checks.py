@@ -633,9 +633,9 @@ def check_softplus_reparameterize_backward(fn, strict=False):
 
 @exercise(5, "cholesky_reparameterize_backward")
 def check_cholesky_reparameterize_backward(fn, strict=False):
-    """``fn(dz (K, n), mu (n,), L (n, n), eps (K, n)) -> (dmu (n,), dL (n, n))`` for
-    z_k = mu + L eps_k with L lower triangular; judged by a gradient check over the
-    entries that are parameters (on and below the diagonal; dL is 0 above it)."""
+    """``fn(dz (K, n), mu (n,), C (n, n), eps (K, n)) -> (dmu (n,), dC (n, n))`` for
+    z_k = mu + C eps_k with C lower triangular; judged by a gradient check over the
+    entries that are parameters (on and below the diagonal; dC is 0 above it)."""
 
     def test():
         rng = _rng(14)
@@ -644,9 +644,9 @@ def check_cholesky_reparameterize_backward(fn, strict=False):
         factor = np.tril(rng.standard_normal((n, n)))
         factor[np.diag_indices(n)] = np.abs(factor[np.diag_indices(n)]) + 0.5
         eps, dz = rng.standard_normal((K, n)), rng.standard_normal((K, n))
-        dmu, dL = expect_tuple(fn(dz.copy(), mu.copy(), factor.copy(), eps.copy()), ("dmu", "dL"))
+        dmu, dC = expect_tuple(fn(dz.copy(), mu.copy(), factor.copy(), eps.copy()), ("dmu", "dC"))
 
-        def loss():  # sum(z * dz) with z_k = mu + L eps_k; only L's lower triangle is used
+        def loss():  # sum(z * dz) with z_k = mu + C eps_k; only C's lower triangle is used
             return float(((mu + eps @ np.tril(factor).T) * dz).sum())
 
         expect_gradient(
@@ -656,20 +656,20 @@ def check_cholesky_reparameterize_backward(fn, strict=False):
             "dmu",
             [("the K samples' contributions add up: sum them, do not average.", dz.mean(0))],
         )
-        full = dz.T @ eps  # (n, n): what every entry of L would get if it were a parameter
+        full = dz.T @ eps  # (n, n): what every entry of C would get if it were a parameter
         expect_gradient(
-            dL,
+            dC,
             loss,
             factor,
-            "dL",
+            "dC",
             [
                 (
-                    "the entries above the diagonal are not parameters (L is lower "
+                    "the entries above the diagonal are not parameters (C is lower "
                     "triangular, they are always 0): their gradient is 0 (np.tril).",
                     full,
                 ),
                 (
-                    "dL is transposed: z_ki = mu_i + sum_j L_ij eps_kj, so dL_ij sums "
+                    "dC is transposed: z_ki = mu_i + sum_j C_ij eps_kj, so dC_ij sums "
                     "dz_ki eps_kj over the samples.",
                     np.tril(full.T),
                 ),

@@ -235,7 +235,7 @@ MISTAKES = {  # checker -> (a typical wrong answer, words the verdict must conta
         "log-variance version",
     ),
     C.check_cholesky_reparameterize_backward: (
-        lambda dz, mu, L, eps: (dz.sum(0), dz.T @ eps),
+        lambda dz, mu, C, eps: (dz.sum(0), dz.T @ eps),
         "not parameters",
     ),
     C.check_score_function_grad: (lambda f, mu, sigma, K, rng: 0.0, "exact gradient"),

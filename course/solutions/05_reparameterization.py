@@ -9,8 +9,8 @@ def softplus_reparameterize_backward(dz, mu, rho, eps):
     return dz.sum(axis=0), (dz * sigmoid * eps).sum(axis=0)
 
 
-def cholesky_reparameterize_backward(dz, mu, L, eps):
-    """z_k = mu + L eps_k, i.e. z_ki = mu_i + sum_j L_ij eps_kj: dL_ij = sum_k dz_ki eps_kj,
+def cholesky_reparameterize_backward(dz, mu, C, eps):
+    """z_k = mu + C eps_k, i.e. z_ki = mu_i + sum_j C_ij eps_kj: dC_ij = sum_k dz_ki eps_kj,
     kept on and below the diagonal (the entries above it are not parameters)."""
     return dz.sum(axis=0), np.tril(dz.T @ eps)
 
