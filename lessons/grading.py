@@ -205,3 +205,27 @@ def known_mistakes(got, mistakes, rtol=1e-6, atol=1e-9):
         wrong_value = np.asarray(wrong_value, dtype=np.float64)
         if got.shape == wrong_value.shape and np.allclose(got, wrong_value, rtol=rtol, atol=atol):
             raise Wrong(explanation)
+
+
+def expect_gradient(got, f, array, what, mistakes=(), tolerance=1e-6, h=1e-6):
+    """:class:`Wrong` unless ``got`` is the gradient of the scalar ``f()`` with respect to
+    ``array``: a gradient check by central differences in float64 (lesson 2), ``array``
+    nudged in place and restored. The relative error of a right gradient is about 1e-9.
+
+    mistakes : pairs (explanation, the gradient that typical mistake gives); the first that
+    matches ``got`` is named. Otherwise the message says whether the sign or a constant
+    factor is off, or where, never what the right numbers are."""
+    from tinyvae.core.gradcheck import numerical_gradient, relative_error
+
+    got = expect_array(got, array.shape, what)
+    numeric = numerical_gradient(f, array, h=h)
+    if relative_error(got, numeric) < tolerance:
+        return got
+    for explanation, wrong in mistakes:
+        wrong = np.asarray(wrong, dtype=np.float64)
+        if wrong.shape == got.shape and relative_error(got, wrong) < tolerance:
+            raise Wrong(f"{what}: {explanation}")
+    raise Wrong(
+        describe_difference(got, numeric, what, tol=tolerance)
+        + " (judged by a gradient check: finite differences of the function itself)"
+    )

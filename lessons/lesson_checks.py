@@ -18,6 +18,7 @@ from lesson_utils import (
     exercise,
     expect_array,
     expect_close,
+    expect_gradient,
     expect_tuple,
     known_mistakes,
     run_check,
@@ -34,15 +35,20 @@ def _rng(seed):
 # --- Lesson 1: autoencoders ---------------------------------------------------------------
 
 
-@exercise(1, "mse_loss_and_grad")
-def check_mse_loss_and_grad(fn, strict=False):
-    """``fn(x, xhat) -> (loss, dxhat)``: summed over pixels, averaged over the batch."""
+@exercise(1, "tied_autoencoder")
+def check_tied_autoencoder(fn, strict=False):
+    """``fn(x, W) -> (loss, dW)`` for the linear autoencoder xhat = x W W^T (tied weights)."""
 
     def test():
-        x, xhat = _rng(1).random((5, 7)), _rng(2).random((5, 7))
-        loss, dxhat = expect_tuple(fn(x.copy(), xhat.copy()), ("loss", "dxhat"))
+        rng = _rng(1)
+        x, W = rng.random((5, 7)), rng.standard_normal((7, 3)) * 0.5  # B = 5, D = 7, L = 3
+        loss, dW = expect_tuple(fn(x.copy(), W.copy()), ("loss", "dW"))
         B, Dim = x.shape
-        want_loss = ((xhat - x) ** 2).sum(axis=1).mean()
+
+        def f():  # the loss of section 1.3 for this autoencoder; W is nudged in place
+            return float(((x @ W @ W.T - x) ** 2).sum(axis=1).mean())
+
+        want_loss = f()
         known_mistakes(
             loss,
             [
@@ -55,22 +61,30 @@ def check_mse_loss_and_grad(fn, strict=False):
             ],
         )
         expect_close(loss, want_loss, "loss")
-        want = 2 * (xhat - x) / B
-        known_mistakes(
-            dxhat,
+        z = x @ W  # (B, L)
+        G = 2 * (z @ W.T - x) / B  # (B, D): d loss / d xhat
+        expect_gradient(
+            dW,
+            f,
+            W,
+            "dW",
             [
-                (-want, "dxhat has the wrong sign: d/dxhat (xhat - x)^2 = 2 (xhat - x)."),
-                (want / 2, "dxhat is missing the factor 2 from d/du u^2 = 2u."),
                 (
-                    want / Dim,
-                    "dxhat is divided by D as well: the loss sums over pixels, so only 1/B.",
+                    "only the decoder's use of W is counted. W also makes the code z = x W, "
+                    "and the gradient that reaches W along that path adds to it.",
+                    G.T @ z,
                 ),
-                (want * B, "dxhat is missing the 1/B of the batch average."),
+                (
+                    "only the encoder's use of W is counted. The decoder xhat = z W^T uses W "
+                    "too, and the gradient that reaches W along that path adds to it.",
+                    x.T @ (G @ W),
+                ),
+                ("the factor 2 of d/du u^2 = 2u is missing.", (G.T @ z + x.T @ (G @ W)) / 2),
+                ("the 1/B of the batch average is missing.", (G.T @ z + x.T @ (G @ W)) * B),
             ],
         )
-        expect_close(dxhat, want, "dxhat")
 
-    run_check("mse_loss_and_grad", test, strict)
+    run_check("tied_autoencoder", test, strict)
 
 
 def _pca_reference(x, L):
@@ -159,43 +173,72 @@ def check_fraction_near(fn, strict=False):
 # --- Lesson 2: backpropagation -----------------------------------------------------------
 
 
-@exercise(2, "linear_backward")
-def check_linear_backward(fn, strict=False):
-    """``fn(X, W, dY) -> (dX, dW, db)`` for Y = X W + b."""
+@exercise(2, "residual_backward")
+def check_residual_backward(fn, strict=False):
+    """``fn(X, W, b, dY) -> (dX, dW, db)`` for the residual layer Y = X + tanh(X W + b)."""
 
     def test():
         rng = _rng(6)
-        X, W, dY = (
-            rng.standard_normal((4, 3)),
-            rng.standard_normal((3, 5)),
-            rng.standard_normal((4, 5)),
-        )
-        dX, dW, db = expect_tuple(fn(X.copy(), W.copy(), dY.copy()), ("dX", "dW", "db"))
-        rule = "Each gradient has the shape of what it is the gradient of; "
-        for got, name, shape, formula in (
-            (dX, "dX", X.shape, "dX = dY W^T"),
-            (dW, "dW", W.shape, "dW = X^T dY"),
-            (db, "db", (5,), "db = dY summed over the batch"),
-        ):
+        X, W = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)) * 0.7
+        b, dY = rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3))
+        out = expect_tuple(fn(X.copy(), W.copy(), b.copy(), dY.copy()), ("dX", "dW", "db"))
+        for got, name, shape in zip(out, ("dX", "dW", "db"), (X.shape, W.shape, b.shape)):
             if np.shape(got) != shape:
                 raise Wrong(
-                    f"{name} has shape {np.shape(got)}, should be {shape}. {rule}{formula}."
+                    f"{name} has shape {np.shape(got)}, should be {shape}: each gradient has "
+                    "the shape of what it is the gradient of."
                 )
-        known_mistakes(
-            db,
+        dX, dW, db = out
+
+        def loss():  # sum(Y * dY), whose gradient with respect to Y is dY
+            return float(((X + np.tanh(X @ W + b)) * dY).sum())
+
+        T = np.tanh(X @ W + b)  # (B, n)
+        dA = dY * (1 - T**2)  # (B, n): the gradient at the tanh's input
+        expect_gradient(
+            dX,
+            loss,
+            X,
+            "dX",
             [
                 (
-                    dY.mean(axis=0),
-                    "db should sum dY over the batch, not average it: "
-                    "b is added to every row of Y.",
-                )
+                    "the skip path is missing. X reaches Y twice, directly and through the "
+                    "tanh, and the gradients of the two paths add.",
+                    dA @ W.T,
+                ),
+                (
+                    "the tanh's derivative is missing on the inner path: multiply dY by "
+                    "tanh'(XW + b) before going back through W.",
+                    dY + dY @ W.T,
+                ),
+                ("tanh'(a) = 1 - tanh(a)^2, not 1 - tanh(a).", dY + (dY * (1 - T)) @ W.T),
             ],
         )
-        expect_close(dX, dY @ W.T, "dX")
-        expect_close(dW, X.T @ dY, "dW")
-        expect_close(db, dY.sum(axis=0), "db")
+        expect_gradient(
+            dW,
+            loss,
+            W,
+            "dW",
+            [
+                ("the tanh's derivative is missing: dW = X^T (dY * tanh'(XW + b)).", X.T @ dY),
+                ("tanh'(a) = 1 - tanh(a)^2, not 1 - tanh(a).", X.T @ (dY * (1 - T))),
+            ],
+        )
+        expect_gradient(
+            db,
+            loss,
+            b,
+            "db",
+            [
+                (
+                    "db should sum over the batch, not average: b is added to every row.",
+                    dA.mean(axis=0),
+                ),
+                ("the tanh's derivative is missing.", dY.sum(axis=0)),
+            ],
+        )
 
-    run_check("linear_backward", test, strict)
+    run_check("residual_backward", test, strict)
 
 
 @exercise(2, "SoftplusLayer")
@@ -265,26 +308,59 @@ def _toy_cases():
     return [(1.3, 2.0, 0.5), (-0.7, 0.5, 1.5), (2.5, -1.0, 0.8)]  # (x, w, s)
 
 
+def _log_joint(z, x, w, s):
+    """log p(z) + sum_i log N(x_i; w_i z, s^2) on a grid z (G,): (G,)."""
+    residual = x[None, :] - w[None, :] * z[:, None]  # (G, n)
+    log_lik = -0.5 * (np.log(2 * math.pi * s * s) + residual**2 / (s * s)).sum(axis=1)
+    return -0.5 * (math.log(2 * math.pi) + z * z) + log_lik
+
+
 @exercise(3, "toy_posterior")
 def check_toy_posterior(fn, strict=False):
-    """``fn(x, w, s) -> (mean, var)`` of p(z | x) when z ~ N(0, 1), x | z ~ N(w z, s^2)."""
+    """``fn(x (n,), w (n,), s) -> (mean, var)`` of p(z | x_1..x_n) for z ~ N(0, 1) and
+    independent x_i | z ~ N(w_i z, s^2).
+
+    Judged by Bayes' rule itself: log N(z; mean, var) - [log p(z) + sum_i log p(x_i | z)]
+    must be the same number for every z (it is -log p(x)). Both sides are quadratics in z,
+    so a wrong variance shows in the z^2 terms and a wrong mean in the z terms."""
 
     def test():
-        for x, w, s in _toy_cases():
-            mean, var = expect_tuple(fn(x, w, s), ("mean", "var"))
-            where = f"(x={x}, w={w}, s={s})"
-            known_mistakes(
-                var,
-                [
-                    (
-                        1 / (1 + w * w),
-                        "var: the likelihood's precision is "
-                        "w^2 / s^2, not w^2; posterior precision = 1 + w^2 / s^2.",
-                    )
-                ],
-            )
-            expect_close(mean, w * x / (w * w + s * s), f"the mean {where}")
-            expect_close(var, s * s / (w * w + s * s), f"the variance {where}")
+        cases = [
+            (np.array([1.3]), np.array([2.0]), 0.5),
+            (np.array([1.3, -0.4, 2.2]), np.array([2.0, -1.0, 0.5]), 0.7),
+            (np.array([0.3, 0.8, -0.1, 1.1]), np.array([1.5, 1.5, 0.2, -0.8]), 1.2),
+        ]
+        grid = np.linspace(-3, 3, 9)
+        for x, w, s in cases:
+            mean, var = expect_tuple(fn(x.copy(), w.copy(), s), ("mean", "var"))
+            where = f"for n = {len(x)} observation(s)"
+            mean = float(expect_array(mean, (), f"the mean {where}"))
+            var = float(expect_array(var, (), f"the variance {where}"))
+            if var <= 0:
+                raise Wrong(f"the variance {where} is not positive.")
+            first = (w[0] * x[0] / (w[0] ** 2 + s * s), s * s / (w[0] ** 2 + s * s))
+            if len(x) > 1 and np.allclose([mean, var], first, rtol=1e-9, atol=0):
+                raise Wrong(
+                    f"{where} you used only the first observation: every x_i adds its own "
+                    "term to log p(z) + sum_i log p(x_i | z)."
+                )
+            log_q = -0.5 * (np.log(2 * math.pi * var) + (grid - mean) ** 2 / var)
+            joint = _log_joint(grid, x, w, s)
+            c2, c1, _ = np.polyfit(grid, log_q - joint, 2)  # must both be 0
+            size = abs(np.polyfit(grid, joint, 2)[0])  # the joint's z^2 coefficient: a scale
+            if abs(c2) > 1e-8 * size:
+                raise Wrong(
+                    f"{where} your N(mean, var) is not proportional to p(z) prod_i p(x_i | z): "
+                    "their z^2 terms differ, so the variance is not right. Collect every "
+                    "z^2 term of log p(z) + sum_i log p(x_i | z): 1 / var is minus twice "
+                    "their coefficient."
+                )
+            if abs(c1) > 1e-8 * size * (1 + abs(mean)):
+                raise Wrong(
+                    f"{where} the z^2 terms match (the variance is right) but the z terms "
+                    "do not: the mean is not right. Collect the terms linear in z; "
+                    "mean / var is their coefficient."
+                )
 
     run_check("toy_posterior", test, strict)
 
@@ -299,7 +375,8 @@ def toy_elbo_reference(x, m, v, w, s):
 
 @exercise(3, "toy_elbo")
 def check_toy_elbo(fn, strict=False):
-    """``fn(x, m, v, w, s) -> ELBO`` of the toy model for q(z) = N(m, v), in closed form."""
+    """``fn(x, m, v, w, s) -> ELBO`` of the toy model for q(z) = N(m, v), in closed form;
+    it must also touch log p(x) exactly at q = p(z | x) (section 3.4)."""
 
     def test():
         for (x, w, s), (m, v) in zip(_toy_cases(), [(0.4, 0.3), (-1.0, 2.0), (0.5, 0.6)]):
@@ -325,6 +402,16 @@ def check_toy_elbo(fn, strict=False):
                     )
                 ],
             )
+            m_star, v_star = w * x / (w * w + s * s), s * s / (w * w + s * s)
+            log_evidence = -0.5 * (
+                math.log(2 * math.pi * (w * w + s * s)) + x * x / (w * w + s * s)
+            )
+            tight = float(expect_array(fn(x, m_star, v_star, w, s), (), "the ELBO"))
+            if abs(tight - log_evidence) > 1e-9 * abs(log_evidence):
+                raise Wrong(
+                    "at q = p(z | x) the ELBO must equal log p(x) exactly (the gap is the KL "
+                    "from q to the posterior, section 3.4), and yours does not."
+                )
             expect_close(got, want, f"the ELBO for x={x}, m={m}, v={v}, w={w}, s={s}")
 
     run_check("toy_elbo", test, strict)
@@ -393,29 +480,67 @@ def check_kl_diag_gaussians(fn, strict=False):
     run_check("kl_diag_gaussians", test, strict)
 
 
-@exercise(4, "kl_grad")
-def check_kl_grad(fn, strict=False):
-    """``fn(mu, logvar) -> (dmu, dlogvar)``: the gradient of KL(N(mu, e^logvar) || N(0, I))."""
+@exercise(4, "kl_diag_grad")
+def check_kl_diag_grad(fn, strict=False):
+    """``fn(mu1, logvar1, mu2, logvar2) -> (dmu1, dlogvar1, dmu2, dlogvar2)``: the gradient of
+    the summed KL(N(mu1, e^logvar1) || N(mu2, e^logvar2)), judged by a gradient check."""
 
     def test():
         rng = _rng(11)
-        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-        dmu, dlogvar = expect_tuple(fn(mu.copy(), logvar.copy()), ("dmu", "dlogvar"))
-        want_mu, want_lv = D.kl_standard_normal_grad(mu, logvar)
-        known_mistakes(
-            dlogvar,
+        mu1, lv1, mu2, lv2 = (rng.standard_normal((4, 3)) for _ in range(4))
+        names = ("dmu1", "dlogvar1", "dmu2", "dlogvar2")
+        out = expect_tuple(fn(mu1.copy(), lv1.copy(), mu2.copy(), lv2.copy()), names)
+        for got, name in zip(out, names):
+            if np.shape(got) != mu1.shape:
+                raise Wrong(
+                    f"{name} has shape {np.shape(got)}, should be {mu1.shape}: one derivative "
+                    "per element, the KL of each example summed over its L dimensions."
+                )
+
+        def total():  # the KL of every example, summed: its gradient is the per-element one
+            return float(kl_diag_reference(mu1, lv1, mu2, lv2).sum())
+
+        d, ratio = mu1 - mu2, np.exp(lv1 - lv2)  # (B, L) each
+        mean_term = d * d * np.exp(-lv2)
+        expect_gradient(
+            out[0],
+            total,
+            mu1,
+            "dmu1",
+            [("(mu1 - mu2)^2 is divided by e^logvar2, and so is its derivative.", d)],
+        )
+        expect_gradient(
+            out[1],
+            total,
+            lv1,
+            "dlogvar1",
             [
-                (2 * want_lv, "dlogvar is missing the 1/2 in front of the KL."),
-                (
-                    0.5 * (np.exp(logvar) - logvar),
-                    "dlogvar: differentiate -logvar too; d/dl (e^l - l) = e^l - 1.",
-                ),
+                ("the 1/2 in front of the KL is missing.", ratio - 1),
+                ("-logvar1 has a derivative too, -1/2.", 0.5 * ratio),
             ],
         )
-        expect_close(dmu, want_mu, "dmu")
-        expect_close(dlogvar, want_lv, "dlogvar")
+        expect_gradient(
+            out[2],
+            total,
+            mu2,
+            "dmu2",
+            [("mu2 enters as -(mu1 - mu2): the sign is the opposite of dmu1's.", d * np.exp(-lv2))],
+        )
+        expect_gradient(
+            out[3],
+            total,
+            lv2,
+            "dlogvar2",
+            [
+                (
+                    "the mean term (mu1 - mu2)^2 e^(-logvar2) depends on logvar2 too.",
+                    0.5 * (1 - ratio),
+                ),
+                ("the 1/2 in front of the KL is missing.", 1 - ratio - mean_term),
+            ],
+        )
 
-    run_check("kl_grad", test, strict)
+    run_check("kl_diag_grad", test, strict)
 
 
 @exercise(4, "kl_monte_carlo")
@@ -451,62 +576,111 @@ def check_kl_monte_carlo(fn, strict=False):
 # --- Lesson 5: the reparameterization trick -----------------------------------------------
 
 
-@exercise(5, "reparameterize")
-def check_reparameterize(fn, strict=False):
-    """``fn(mu (B, L), logvar (B, L), eps (K, B, L)) -> z (K, B, L)``."""
+@exercise(5, "softplus_reparameterize_backward")
+def check_softplus_reparameterize_backward(fn, strict=False):
+    """``fn(dz (K, B, L), mu, rho, eps) -> (dmu, drho)``, each (B, L), for
+    z = mu + softplus(rho) eps, judged by a gradient check."""
 
     def test():
         rng = _rng(13)
-        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-        eps = rng.standard_normal((2, 4, 3))
-        got = fn(mu.copy(), logvar.copy(), eps.copy())
-        known_mistakes(
-            got,
+        mu, rho = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+        eps, dz = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
+        dmu, drho = expect_tuple(fn(dz.copy(), mu.copy(), rho.copy(), eps.copy()), ("dmu", "drho"))
+        if np.shape(dmu) != (4, 3) or np.shape(drho) != (4, 3):
+            raise Wrong(
+                f"dmu and drho should have mu's shape (4, 3), got {np.shape(dmu)} and "
+                f"{np.shape(drho)}: every one of the K samples uses the same mu and rho, so "
+                "sum the K contributions (axis 0)."
+            )
+
+        def loss():  # sum(z * dz), whose gradient with respect to z is dz
+            return float(((mu + D.softplus(rho) * eps) * dz).sum())
+
+        slope = sigmoid(rho)  # d softplus / d rho
+        expect_gradient(
+            dmu,
+            loss,
+            mu,
+            "dmu",
+            [("the K samples' contributions add up: sum them, do not average.", dz.mean(0))],
+        )
+        expect_gradient(
+            drho,
+            loss,
+            rho,
+            "drho",
             [
                 (
-                    mu + np.exp(logvar) * eps,
-                    "exp(logvar) is the variance; the standard deviation is exp(logvar / 2).",
+                    "d/drho softplus(rho) is sigmoid(rho), not softplus(rho): differentiate "
+                    "sigma as a function of rho.",
+                    (dz * D.softplus(rho) * eps).sum(0),
                 ),
-                (mu + logvar * eps, "logvar is the log-variance: sigma = exp(logvar / 2)."),
+                (
+                    "that is the log-variance version's derivative, exp(l/2) / 2. Here "
+                    "sigma = softplus(rho), whose derivative is sigmoid(rho).",
+                    (dz * 0.5 * np.exp(0.5 * rho) * eps).sum(0),
+                ),
+                ("the factor eps is missing: d z / d sigma = eps.", (dz * slope).sum(0)),
+                (
+                    "the K samples' contributions add up: sum them, do not average.",
+                    (dz * slope * eps).mean(0),
+                ),
             ],
         )
-        expect_close(got, D.reparameterize(mu, logvar, eps), "z")
 
-    run_check("reparameterize", test, strict)
+    run_check("softplus_reparameterize_backward", test, strict)
 
 
-@exercise(5, "reparameterize_backward")
-def check_reparameterize_backward(fn, strict=False):
-    """``fn(dz (K, B, L), mu, logvar, eps) -> (dmu, dlogvar)``, each (B, L)."""
+@exercise(5, "cholesky_reparameterize_backward")
+def check_cholesky_reparameterize_backward(fn, strict=False):
+    """``fn(dz (K, n), mu (n,), C (n, n), eps (K, n)) -> (dmu (n,), dC (n, n))`` for
+    z_k = mu + C eps_k with C lower triangular; judged by a gradient check over the
+    entries that are parameters (on and below the diagonal; dC is 0 above it)."""
 
     def test():
         rng = _rng(14)
-        mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-        eps, dz = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
-        dmu, dlogvar = expect_tuple(
-            fn(dz.copy(), mu.copy(), logvar.copy(), eps.copy()), ("dmu", "dlogvar")
+        n, K = 3, 5
+        mu = rng.standard_normal(n)
+        factor = np.tril(rng.standard_normal((n, n)))
+        factor[np.diag_indices(n)] = np.abs(factor[np.diag_indices(n)]) + 0.5
+        eps, dz = rng.standard_normal((K, n)), rng.standard_normal((K, n))
+        dmu, dC = expect_tuple(fn(dz.copy(), mu.copy(), factor.copy(), eps.copy()), ("dmu", "dC"))
+
+        def loss():  # sum(z * dz) with z_k = mu + C eps_k; only C's lower triangle is used
+            return float(((mu + eps @ np.tril(factor).T) * dz).sum())
+
+        expect_gradient(
+            dmu,
+            loss,
+            mu,
+            "dmu",
+            [("the K samples' contributions add up: sum them, do not average.", dz.mean(0))],
         )
-        if np.shape(dmu) != (4, 3) or np.shape(dlogvar) != (4, 3):
-            raise Wrong(
-                f"dmu and dlogvar should have mu's shape (4, 3), got {np.shape(dmu)} and "
-                f"{np.shape(dlogvar)}: sum the K samples' contributions (axis 0)."
-            )
-        want_mu, want_lv = D.reparameterize_backward(dz, mu, logvar, eps)
-        known_mistakes(
-            dlogvar,
+        full = dz.T @ eps  # (n, n): what every entry of C would get if it were a parameter
+        expect_gradient(
+            dC,
+            loss,
+            factor,
+            "dC",
             [
-                (2 * want_lv, "dlogvar is missing the 1/2: d/dl exp(l/2) = exp(l/2) / 2."),
-                (want_lv / 2, "dlogvar is half what it should be."),
+                (
+                    "the entries above the diagonal are not parameters (C is lower "
+                    "triangular, they are always 0): their gradient is 0 (np.tril).",
+                    full,
+                ),
+                (
+                    "dC is transposed: z_ki = mu_i + sum_j C_ij eps_kj, so dC_ij sums "
+                    "dz_ki eps_kj over the samples.",
+                    np.tril(full.T),
+                ),
+                (
+                    "the K samples' contributions add up: sum them, do not average.",
+                    np.tril(full) / K,
+                ),
             ],
         )
-        known_mistakes(
-            dmu,
-            [(want_mu / 2, "dmu: the K samples' contributions add up; sum them, do not average.")],
-        )
-        expect_close(dmu, want_mu, "dmu")
-        expect_close(dlogvar, want_lv, "dlogvar")
 
-    run_check("reparameterize_backward", test, strict)
+    run_check("cholesky_reparameterize_backward", test, strict)
 
 
 @exercise(5, "score_function_grad")

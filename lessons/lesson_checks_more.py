@@ -19,6 +19,7 @@ from lesson_utils import (
     exercise,
     expect_array,
     expect_close,
+    expect_gradient,
     expect_tuple,
     known_mistakes,
     run_check,
@@ -271,34 +272,72 @@ def check_slerp(fn, strict=False):
     run_check("slerp", test, strict)
 
 
-@exercise(7, "mask_corrupt")
-def check_mask_corrupt(fn, strict=False):
-    """``fn(x (B, D), p, rng) -> (B, D)``: each pixel set to 0 with probability p."""
+def mutual_information_reference(z, mu, logvar):
+    """(1/n) sum_i [log q(z_i | x_i) - log q(z_i)], q(z) the mixture of the n posteriors."""
+    n = len(z)
+    log_q = D.diagonal_normal_log_density(z[:, None, :], mu[None], logvar[None])  # (n, n)
+    log_aggregate = D.logsumexp(log_q, axis=1) - math.log(n)  # (n,) log q(z_i)
+    return float(np.mean(np.diag(log_q) - log_aggregate))
+
+
+@exercise(7, "mutual_information")
+def check_mutual_information(fn, strict=False):
+    """``fn(z (n, L), mu (n, L), logvar (n, L)) -> float``: the estimate of I(i; z) from one
+    sample z_i of each posterior N(mu_i, e^logvar_i)."""
 
     def test():
-        x = _rng(32).uniform(0.5, 1.0, (200, 100))  # no zeros: every 0 of the answer was set
-        saved = x.copy()
-        got = expect_array(fn(x, 0.3, np.random.default_rng(0)), x.shape, "the corrupted images")
-        if not np.array_equal(x, saved):
-            raise Wrong("x was changed: return a new array and leave the clean images alone.")
-        zeroed = got == 0
-        if not np.array_equal(got[~zeroed], x[~zeroed]):
-            raise Wrong("pixels that are not masked must keep their value.")
-        fraction = zeroed.mean()
-        if abs(fraction - 0.7) < 0.02:
+        rng = _rng(32)
+        n, L = 40, 3
+        mu, logvar = rng.standard_normal((n, L)), rng.uniform(-2, 0, (n, L))
+        z = mu + np.exp(0.5 * logvar) * rng.standard_normal((n, L))
+        same = np.zeros((n, L)), np.zeros((n, L))  # every posterior N(0, I)
+        got = float(expect_array(fn(z.copy(), *same), (), "I for identical posteriors"))
+        missing_log_n = (
+            "q(z) is the *average* of the n posteriors, "
+            "log q(z) = logsumexp_j log q(z | x_j) - log n: the -log n is missing."
+        )
+        known_mistakes(got, [(-math.log(n), missing_log_n)], rtol=1e-9)
+        if abs(got) > 1e-9:
             raise Wrong(
-                f"{fraction:.0%} of the pixels were set to 0: you kept each pixel with "
-                "probability p; it should be *corrupted* with probability p."
+                "when every image has the same posterior, the code says nothing about which "
+                "image it was: I must be 0, and yours is not. Is log q(z) the log of the "
+                "*average* of the n densities?"
             )
-        if abs(fraction - 0.3) > 0.02:
-            raise Wrong(f"with p = 0.3 about 30% of the pixels should be 0; got {fraction:.1%}.")
-        again = np.asarray(fn(x, 0.3, np.random.default_rng(1)))
-        if np.array_equal(again, got):
-            raise Wrong("two different generators gave the same mask: draw it from rng.")
-        if not np.array_equal(np.asarray(fn(x, 0.0, np.random.default_rng(0))), x):
-            raise Wrong("with p = 0 nothing should change.")
+        offset = np.zeros((n, L))
+        offset[:, 0] = 1e3 * np.arange(n)  # posteriors so far apart that each z has one source,
+        tiny = logvar - 600  # and so narrow that each density is about e^900: exp overflows
+        z_far = mu + offset + np.exp(0.5 * tiny) * rng.standard_normal((n, L))
+        with np.errstate(all="ignore"):
+            got = fn(z_far, mu + offset, tiny)
+        if np.size(got) == 1 and not np.isfinite(np.asarray(got, dtype=np.float64)).all():
+            raise Wrong(
+                "for narrow posteriors far apart your estimate is not finite: their "
+                "densities overflow (about e^900), or underflow to 0 at the other images' "
+                "codes. Combine the log densities with a log-sum-exp."
+            )
+        got = float(expect_array(got, (), "I"))
+        if abs(got - math.log(n)) > 1e-9:
+            raise Wrong(
+                "when the posteriors are so far apart that each code could only come from "
+                "its own image, the code tells which of the n images it was: I must be "
+                "log n, and yours is not."
+            )
+        got = float(expect_array(fn(z.copy(), mu.copy(), logvar.copy()), (), "I"))
+        want = mutual_information_reference(z, mu, logvar)
+        known_mistakes(
+            got,
+            [
+                (want - math.log(n), missing_log_n),
+                (
+                    -want,
+                    "the sign is flipped: I = E[log q(z | x_i) - log q(z)].",
+                ),
+            ],
+            rtol=1e-9,
+        )
+        expect_close(got, want, "I", rtol=1e-9, atol=1e-12)
 
-    run_check("mask_corrupt", test, strict)
+    run_check("mutual_information", test, strict)
 
 
 # --- Lesson 8: speed ----------------------------------------------------------------------
@@ -377,39 +416,63 @@ def check_median_time(fn, strict=False):
     run_check("median_time", test, strict)
 
 
-@exercise(8, "sgd_step_inplace")
-def check_sgd_step_inplace(fn, strict=False):
-    """``fn(theta, g, lr, scratch)``: theta -= lr * g, in place, allocating nothing."""
+@exercise(8, "momentum_step_inplace")
+def check_momentum_step_inplace(fn, strict=False):
+    """``fn(theta, m, g, lr, momentum, scratch)``: m <- momentum m + g, then theta -= lr m,
+    both in place, allocating nothing."""
 
     def test():
         rng = _rng(40)
         n = 200_000
-        theta, g = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n)
-        g = g.astype(np.float32)
+        theta, m, g = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
         scratch = np.empty_like(theta)
-        want = theta - np.float32(0.01) * g
-        before = theta.copy()
+        lr, momentum = np.float32(0.01), np.float32(0.9)
+        want_m = momentum * m + g
+        want_theta = theta - lr * want_m
+        theta0, m0 = theta.copy(), m.copy()
         tracemalloc.start()
         try:
-            fn(theta, g, 0.01, scratch)
+            fn(theta, m, g, 0.01, 0.9, scratch)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        if np.array_equal(theta, before):
+        if np.array_equal(theta, theta0):
             raise Wrong(
-                "theta is unchanged: `theta = theta - lr * g` makes a new array and "
-                "only rebinds the local name. Write into theta: theta -= ..., or out=theta."
+                "theta is unchanged: `theta = theta - ...` makes a new array and only "
+                "rebinds the local name. Write into theta: theta -= ..., or out=theta."
             )
-        expect_close(theta, want, "theta", rtol=1e-6, atol=1e-7)
+        if np.array_equal(m, m0):
+            raise Wrong(
+                "m is unchanged: the velocity must be updated in place too (the caller keeps "
+                "it for the next step): np.multiply(m, momentum, out=m), then m += g."
+            )
+        # float32: each of the few operations rounds by at most 6e-8 of values below ~10
+        known_mistakes(
+            theta,
+            [
+                (
+                    theta0 - lr * m0,
+                    "theta moved with the old velocity: update m first, then theta -= lr m.",
+                ),
+                (
+                    theta0 - lr * g,
+                    "theta moved with the gradient alone: the step is lr times the new velocity m.",
+                ),
+            ],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        expect_close(m, want_m, "m", rtol=1e-5, atol=1e-6)
+        expect_close(theta, want_theta, "theta", rtol=1e-5, atol=1e-6)
         if peak > theta.nbytes // 4:
             raise Wrong(
                 f"the update allocated {peak / 1e6:.1f} MB, about {peak / theta.nbytes:.0f} "
-                f"temporary array(s) the size of theta ({theta.nbytes / 1e6:.1f} MB). "
-                "Compute lr * g into scratch with np.multiply(g, lr, out=scratch), then "
-                "theta -= scratch."
+                f"temporary array(s) the size of theta ({theta.nbytes / 1e6:.1f} MB). Make "
+                "every operation write into theta, m or scratch: out=, or an in-place operator "
+                "whose right-hand side is an existing array."
             )
 
-    run_check("sgd_step_inplace", test, strict)
+    run_check("momentum_step_inplace", test, strict)
 
 
 @exercise(8, "flat_views")
@@ -482,65 +545,114 @@ def check_one_hot_inputs(fn, strict=False):
         expect_close(got, np.concatenate([x, one_hot], axis=1), "the inputs")
         if not np.array_equal(np.asarray(fn(x, labels, 12))[:, 5:].sum(axis=1), np.ones(6)):
             raise Wrong("use the num_classes argument: with 12 classes there are 12 columns.")
+        model = tinyvae.VAE(5, hidden=(4,), latent_dim=2, num_classes=10, dtype="float64")
+        mu, logvar = model.encode(x, labels)  # what the library's encoder makes of (x, labels)
+        expect_close(
+            model.encoder.forward(np.asarray(got, dtype=np.float64)),
+            np.concatenate([mu, logvar], axis=1),
+            "a conditional tinyvae.VAE's encoder output on your inputs",
+        )
 
     run_check("one_hot_inputs", test, strict)
 
 
-@exercise(9, "count_active_units")
-def check_count_active_units(fn, strict=False):
-    """``fn(mu (n, L), threshold) -> int``: units whose posterior mean varies across images."""
+FREE_BITS_FLOOR = 0.25
+
+
+def free_bits_inputs():
+    """(mu, logvar), (6, 5) each: units 0-1 under the floor, units 2-4 above it, all by a
+    margin wide enough that no finite difference crosses the kink of max (tested)."""
+    rng = _rng(50)
+    mu = rng.standard_normal((6, 5)) * np.array([0.1, 0.2, 1.0, 1.5, 2.0])
+    logvar = rng.uniform(-0.2, 0.2, (6, 5)) * np.array([0.5, 0.5, 1, 4, 8])
+    return mu, logvar
+
+
+@exercise(9, "free_bits")
+def check_free_bits(fn, strict=False):
+    """``fn(mu (B, L), logvar (B, L), floor) -> (term, dmu, dlogvar)``: the free-bits KL term
+    sum_u max(floor, mean_b KL_bu) and its gradient, judged by a gradient check."""
 
     def test():
-        rng = _rng(50)
-        spreads = np.array([1.0, 0.5, 0.2, 0.12, 0.08, 0.05, 0.01, 0.0])  # std across images
-        mu = rng.standard_normal((300, 8))
-        mu = (mu - mu.mean(0)) / mu.std(0) * spreads + 0.7  # exact standard deviations
-        got = fn(mu.copy(), 0.01)
-        want = int((mu.var(axis=0) > 0.01).sum())  # 4: variances 1, .25, .04, .0144
-        if isinstance(got, (np.ndarray, list)) and np.ndim(got) > 0:
-            raise Wrong("return one integer: the number of active units.")
-        got = int(got)
-        if got == int((mu.std(axis=0) > 0.01).sum()) and got != want:
-            raise Wrong(
-                "compare the *variance* across images with the threshold, not the standard "
-                "deviation (a threshold of 0.01 on the variance is 0.1 on the std)."
-            )
-        if got > mu.shape[1]:
-            raise Wrong(
-                f"{got} active units out of {mu.shape[1]}: take the variance over the images "
-                "(axis 0), one value per latent unit."
-            )
-        if got != want:
-            raise Wrong(
-                f"you counted {got} units with Var over images of mu > 0.01, which is not "
-                "right: count every unit whose variance across the images exceeds it."
-            )
-        if int(fn(mu.copy(), 0.1)) != int((mu.var(axis=0) > 0.1).sum()):
-            raise Wrong("use the threshold argument instead of a fixed 0.01.")
+        (mu, logvar), floor = free_bits_inputs(), FREE_BITS_FLOOR
+        B = len(mu)
+        kl = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)  # (B, L)
+        per_unit = kl.mean(axis=0)  # (L,)
+        term, dmu, dlogvar = expect_tuple(
+            fn(mu.copy(), logvar.copy(), floor), ("term", "dmu", "dlogvar")
+        )
 
-    run_check("count_active_units", test, strict)
+        def f():
+            kl = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)
+            return float(np.maximum(floor, kl.mean(axis=0)).sum())
+
+        known_mistakes(
+            term,
+            [
+                (
+                    np.maximum(floor, kl).mean(axis=0).sum(),
+                    "the floor applies to each unit's KL averaged over the batch, not to "
+                    "each image's KL: average over the B images first, then take the max.",
+                ),
+                (
+                    np.maximum(floor, kl.sum(axis=0)).sum(),
+                    "average each unit's KL over the batch (1/B), do not sum it.",
+                ),
+            ],
+        )
+        expect_close(term, f(), "the term")
+        used = (per_unit > floor).astype(float)  # (L,): 1 where the max picks the KL
+        charged = "below the floor the term is the constant floor: those units' gradient is 0."
+        expect_gradient(
+            dmu,
+            f,
+            mu,
+            "dmu",
+            [
+                (charged, mu / B),
+                ("the 1/B of the batch average is missing.", mu * used),
+                (
+                    "the units above the floor are the ones charged, not those below.",
+                    mu * (1 - used) / B,
+                ),
+            ],
+        )
+        expect_gradient(
+            dlogvar,
+            f,
+            logvar,
+            "dlogvar",
+            [
+                (charged, 0.5 * (np.exp(logvar) - 1) / B),
+                ("the 1/B of the batch average is missing.", 0.5 * (np.exp(logvar) - 1) * used),
+            ],
+        )
+
+    run_check("free_bits", test, strict)
 
 
 @exercise(9, "importance_weights")
 def check_importance_weights(fn, strict=False):
-    """``fn(log_w (K, B)) -> (K, B)``: normalised importance weights, each column sums to 1."""
+    """``fn(log_w (K, B)) -> (weights (K, B), ess (B,))``: normalised importance weights, each
+    column summing to 1, and the effective sample size 1 / sum_k w_k^2 of each column."""
 
     def test():
         rng = _rng(51)
         log_w = rng.standard_normal((6, 4)) * 2 + np.array([0.0, -1000.0, 1000.0, -5.0])
         with np.errstate(all="ignore"):
-            got = fn(log_w.copy())
+            weights, ess = expect_tuple(fn(log_w.copy()), ("weights", "ess"))
         shifted = np.exp(log_w - log_w.max(axis=0))
         want = shifted / shifted.sum(axis=0)
-        got = np.asarray(got, dtype=np.float64) if np.shape(got) == log_w.shape else got
-        if np.shape(got) == log_w.shape and not np.all(np.isfinite(got)):
-            raise Wrong(
-                "some weights are NaN or infinite for log weights near -1000 and +1000: "
-                "subtract each column's largest log weight before exp."
-            )
+        if np.shape(weights) == log_w.shape:
+            weights = np.asarray(weights, dtype=np.float64)
+            if not np.all(np.isfinite(weights)):
+                raise Wrong(
+                    "some weights are NaN or infinite for log weights near -1000 and +1000: "
+                    "subtract each column's largest log weight before exp."
+                )
         rows = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         known_mistakes(
-            got,
+            weights,
             [
                 (
                     rows / rows.sum(axis=1, keepdims=True),
@@ -548,6 +660,17 @@ def check_importance_weights(fn, strict=False):
                 )
             ],
         )
-        expect_close(got, want, "the weights", atol=1e-12)
+        expect_close(weights, want, "the weights", atol=1e-12)
+        ess = expect_array(ess, (4,), "ess")
+        known_mistakes(
+            ess,
+            [
+                ((want**2).sum(axis=0), "ess is 1 / sum_k w_k^2: the reciprocal is missing."),
+                (1 / want.sum(axis=0), "square the normalised weights: 1 / sum_k w_k^2."),
+            ],
+        )
+        expect_close(ess, 1 / (want**2).sum(axis=0), "ess")
+        equal = fn(np.full((8, 3), -7.0))[1]  # equal weights: every sample counts fully
+        expect_close(equal, np.full(3, 8.0), "ess for 8 equal weights", hint="It must be K = 8.")
 
     run_check("importance_weights", test, strict)

@@ -143,6 +143,7 @@ from grading import (  # noqa: E402, F401
     exercise,
     expect_array,
     expect_close,
+    expect_gradient,
     expect_tuple,
     known_mistakes,
     require_passed,

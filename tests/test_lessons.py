@@ -28,6 +28,7 @@ import grading  # noqa: E402
 import lesson_checks as C  # noqa: E402
 import lesson_checks_conv as C3  # noqa: E402  (the checkers of lesson 10)
 import lesson_checks_more as C2  # noqa: E402  (the checkers of lessons 6-9)
+import lesson_checks_questions as C12  # noqa: E402  (lesson 12)
 import lesson_utils as U  # noqa: E402
 
 
@@ -212,19 +213,27 @@ def forward_difference(f, x, h=1e-5):
     return grad
 
 
+def decoder_path_only(x, W):
+    z = x @ W
+    G = 2 * (z @ W.T - x) / len(x)
+    return ((z @ W.T - x) ** 2).sum(1).mean(), G.T @ z
+
+
+def residual_without_skip(X, W, b, dY):
+    dA = dY * (1 - np.tanh(X @ W + b) ** 2)
+    return dA @ W.T, X.T @ dA, dA.sum(0)
+
+
 MISTAKES = {  # checker -> (a typical wrong answer, words the verdict must contain)
-    C.check_mse_loss_and_grad: (
-        lambda x, xh: (((xh - x) ** 2).mean(), 2 * (xh - x) / x.size),
-        "pixels",
-    ),
+    C.check_tied_autoencoder: (decoder_path_only, "only the decoder's use of W"),
     C.check_pca_reconstruction: (lambda x, L: x, "best any"),
     C.check_fraction_near: (lambda s, c, r: 1.0, "radius"),
-    C.check_linear_backward: (lambda X, W, dY: (dY @ W.T, dY.T @ X, dY.sum(0)), "shape"),
+    C.check_residual_backward: (residual_without_skip, "skip path is missing"),
     C.check_softplus_layer: (NaiveSoftplus, "log1p"),
     C.check_central_difference: (forward_difference, "one-sided"),
     C.check_toy_posterior: (
-        lambda x, w, s: (w * x / (w * w + s * s), 1 / (1 + w * w)),
-        "precision",
+        lambda x, w, s: (np.sum(w * x) / (np.sum(w * w) + s * s), 1 / (1 + np.sum(w * w))),
+        "variance is not right",
     ),
     C.check_toy_elbo: (
         lambda x, m, v, w, s: C.toy_elbo_reference(x, m, v, w, s) + 0.5 * w * w * v / (s * s),
@@ -238,15 +247,26 @@ MISTAKES = {  # checker -> (a typical wrong answer, words the verdict must conta
         lambda m1, l1, m2, l2: 0.5 * (l2 - l1 + np.exp(l1 - l2) + (m1 - m2) ** 2 - 1),
         "sum",
     ),
-    C.check_kl_grad: (lambda mu, lv: (mu, np.exp(lv) - 1), "1/2"),
+    C.check_kl_diag_grad: (
+        lambda m1, l1, m2, l2: (
+            m1 - m2,
+            0.5 * (np.exp(l1 - l2) - 1),
+            m2 - m1,
+            0.5 * (1 - np.exp(l1 - l2)),
+        ),
+        "divided by e^logvar2",
+    ),
     C.check_kl_monte_carlo: (
         lambda mu, lv, K, rng: 0.5 * (np.exp(lv) + mu**2 - 1 - lv).sum(-1),
         "closed form",
     ),
-    C.check_reparameterize: (lambda mu, lv, eps: mu + np.exp(lv) * eps, "variance"),
-    C.check_reparameterize_backward: (
-        lambda dz, mu, lv, eps: (dz, dz * 0.5 * np.exp(0.5 * lv) * eps),
-        "sum",
+    C.check_softplus_reparameterize_backward: (
+        lambda dz, mu, rho, eps: (dz.sum(0), (dz * 0.5 * np.exp(0.5 * rho) * eps).sum(0)),
+        "log-variance version",
+    ),
+    C.check_cholesky_reparameterize_backward: (
+        lambda dz, mu, C, eps: (dz.sum(0), dz.T @ eps),
+        "not parameters",
     ),
     C.check_score_function_grad: (lambda f, mu, sigma, K, rng: 0.0, "exact gradient"),
 }
@@ -262,8 +282,25 @@ def time_including_warmup(f, repeats=7, warmup=1, clock=None, sync=None):
     return float(np.median(times))
 
 
-def sgd_with_temporary(theta, g, lr, scratch):
-    theta -= lr * g  # allocates lr * g
+def momentum_with_temporaries(theta, m, g, lr, momentum, scratch):
+    m *= momentum
+    m += g
+    theta -= lr * m  # allocates lr * m
+
+
+def mutual_information_of_sums(z, mu, logvar):  # log of the sum of the densities, not the mean
+    log_q = -0.5 * (
+        np.log(2 * np.pi) + logvar[None] + (z[:, None] - mu[None]) ** 2 / np.exp(logvar[None])
+    )
+    log_q = log_q.sum(-1)
+    top = log_q.max(1)
+    return float(np.mean(np.diag(log_q) - top - np.log(np.exp(log_q - top[:, None]).sum(1))))
+
+
+def free_bits_charging_every_unit(mu, logvar, floor):
+    kl = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)
+    term = np.maximum(floor, kl.mean(0)).sum()
+    return term, mu / len(mu), 0.5 * (np.exp(logvar) - 1) / len(mu)
 
 
 def flat_copies(shapes, dtype):
@@ -303,16 +340,40 @@ MISTAKES.update(
             lambda a, b, t: (1 - np.asarray(t)[:, None]) * a + np.asarray(t)[:, None] * b,
             "straight line",
         ),
-        C2.check_mask_corrupt: (lambda x, p, rng: x * (rng.random(x.shape) < p), "probability p"),
+        C2.check_mutual_information: (mutual_information_of_sums, "-log n is missing"),
         C2.check_median_time: (time_including_warmup, "warm-up"),
-        C2.check_sgd_step_inplace: (sgd_with_temporary, "temporary"),
+        C2.check_momentum_step_inplace: (momentum_with_temporaries, "temporary"),
         C2.check_flat_views: (flat_copies, "share memory"),
         C2.check_one_hot_inputs: (
             lambda x, labels, C: np.concatenate([x, labels[:, None]], axis=1),
             "one column",
         ),
-        C2.check_count_active_units: (lambda mu, th: int((mu.std(0) > th).sum()), "variance"),
-        C2.check_importance_weights: (lambda lw: np.exp(lw) / np.exp(lw).sum(0), "largest"),
+        C2.check_free_bits: (free_bits_charging_every_unit, "gradient is 0"),
+        C2.check_importance_weights: (
+            lambda lw: (np.exp(lw) / np.exp(lw).sum(0), np.full(lw.shape[1], 1.0)),
+            "largest",
+        ),
+    }
+)
+
+
+def naive_continuous_bernoulli(a):  # 0/0 at a = 0
+    a = np.asarray(a, dtype=np.float64)
+    return np.log(a / np.tanh(a / 2)), 1 / a - 1 / np.sinh(a)
+
+
+MISTAKES.update(
+    {  # lesson 12, lesson_checks_questions
+        C12.check_bits_per_dim: (lambda nll, D, levels=None: np.asarray(nll) / D, "nats per"),
+        C12.check_effective_beta: (
+            lambda r, k, B, D, L: (
+                1 / D if r[0] == "mean" else 1.0,
+                float(D) if r[0] == "mean" else 1.0,
+            ),
+            "scale * recon is not",
+        ),
+        C12.check_continuous_bernoulli_log_norm: (naive_continuous_bernoulli, "Taylor series"),
+        C12.check_best_logvar: (lambda x, m: ((x - m) ** 2).mean(0), "return its log"),
     }
 )
 
@@ -355,7 +416,7 @@ MISTAKES.update(
 
 
 def test_every_checker_has_a_mistake_test():
-    checkers = {getattr(M, n) for M in (C, C2, C3) for n in dir(M) if n.startswith("check_")}
+    checkers = {getattr(M, n) for M in (C, C2, C3, C12) for n in dir(M) if n.startswith("check_")}
     assert checkers == set(MISTAKES)
 
 
@@ -537,3 +598,12 @@ def test_the_score_summary_counts_each_exercise_of_the_lesson(capsys):
     assert grading.summary(3) == (1, 3)
     out = capsys.readouterr().out
     assert "Lesson 3: 1 of 3 exercises correct." in out and "[x]  toy_elbo: not right yet" in out
+
+
+def test_the_free_bits_check_keeps_every_unit_away_from_the_kink_of_max():
+    """Its gradient check nudges mu and logvar by 1e-6: no unit's batch-mean KL may be near
+    the floor, or a finite difference would straddle the kink."""
+    mu, logvar = C2.free_bits_inputs()
+    per_unit = (0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)).mean(axis=0)
+    margin = np.abs(per_unit - C2.FREE_BITS_FLOOR)
+    assert margin.min() > 0.05 and (per_unit < C2.FREE_BITS_FLOOR).sum() == 2, per_unit

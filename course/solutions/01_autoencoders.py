@@ -3,11 +3,15 @@
 import numpy as np
 
 
-def mse_loss_and_grad(x, xhat):
-    """Squared error summed over the D pixels, averaged over the B images; and d loss / d xhat."""
+def tied_autoencoder(x, W):
+    """xhat = x W W^T. W is used twice, by the encoder (z = x W) and by the decoder
+    (xhat = z W^T): its gradient is the sum of the two paths' gradients."""
     B = x.shape[0]
-    diff = xhat - x  # (B, D)
-    return (diff**2).sum(axis=1).mean(), 2 * diff / B
+    z = x @ W  # (B, L)
+    xhat = z @ W.T  # (B, D)
+    G = 2 * (xhat - x) / B  # (B, D): d loss / d xhat
+    dW = G.T @ z + x.T @ (G @ W)  # decoder path (D, L) + encoder path (D, L)
+    return ((xhat - x) ** 2).sum(axis=1).mean(), dW
 
 
 def pca_reconstruction(x, L):
@@ -29,7 +33,7 @@ def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
     import lesson_checks as C
 
-    C.check_mse_loss_and_grad(mse_loss_and_grad, strict=True)
+    C.check_tied_autoencoder(tied_autoencoder, strict=True)
     C.check_pca_reconstruction(pca_reconstruction, strict=True)
     C.check_fraction_near(fraction_near, strict=True)
 

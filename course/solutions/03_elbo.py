@@ -6,9 +6,10 @@ import numpy as np
 
 
 def toy_posterior(x, w, s):
-    """z ~ N(0, 1), x | z ~ N(w z, s^2): precision 1 + w^2/s^2, mean (w x / s^2) / precision."""
-    precision = 1 + w * w / (s * s)
-    return (w * x / (s * s)) / precision, 1 / precision
+    """z ~ N(0, 1), x_i | z ~ N(w_i z, s^2): each observation adds w_i^2 / s^2 to the
+    precision and w_i x_i / s^2 to the coefficient of z; mean = that coefficient / precision."""
+    precision = 1 + np.sum(w * w) / (s * s)
+    return float(np.sum(w * x) / (s * s) / precision), float(1 / precision)
 
 
 def toy_elbo(x, m, v, w, s):

@@ -3,14 +3,16 @@
 import numpy as np
 
 
-def reparameterize(mu, logvar, eps):
-    """z = mu + exp(logvar / 2) eps; eps (K, B, L) broadcasts against mu (B, L)."""
-    return mu + np.exp(0.5 * logvar) * eps
+def softplus_reparameterize_backward(dz, mu, rho, eps):
+    """z = mu + softplus(rho) eps: dz/dmu = 1, dz/drho = sigmoid(rho) eps; sum over the K samples."""
+    sigmoid = 0.5 * (1 + np.tanh(0.5 * rho))  # d softplus / d rho, without overflow
+    return dz.sum(axis=0), (dz * sigmoid * eps).sum(axis=0)
 
 
-def reparameterize_backward(dz, mu, logvar, eps):
-    """dz (K, B, L) -> dmu = sum_k dz, dlogvar = sum_k dz * exp(logvar / 2) eps / 2; each (B, L)."""
-    return dz.sum(axis=0), (dz * 0.5 * np.exp(0.5 * logvar) * eps).sum(axis=0)
+def cholesky_reparameterize_backward(dz, mu, C, eps):
+    """z_k = mu + C eps_k, i.e. z_ki = mu_i + sum_j C_ij eps_kj: dC_ij = sum_k dz_ki eps_kj,
+    kept on and below the diagonal (the entries above it are not parameters)."""
+    return dz.sum(axis=0), np.tril(dz.T @ eps)
 
 
 def score_function_grad(f, mu, sigma, K, rng):
@@ -23,8 +25,8 @@ def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
     import lesson_checks as C
 
-    C.check_reparameterize(reparameterize, strict=True)
-    C.check_reparameterize_backward(reparameterize_backward, strict=True)
+    C.check_softplus_reparameterize_backward(softplus_reparameterize_backward, strict=True)
+    C.check_cholesky_reparameterize_backward(cholesky_reparameterize_backward, strict=True)
     C.check_score_function_grad(score_function_grad, strict=True)
 
 

@@ -22,10 +22,15 @@ def slerp(a, b, t):
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-def mask_corrupt(x, p, rng):
-    """Each pixel independently set to 0 with probability p; x itself is untouched."""
-    keep = rng.random(x.shape) >= p  # (B, D): True with probability 1 - p
-    return x * keep
+def mutual_information(z, mu, logvar):
+    """(1/n) sum_i [log q(z_i | x_i) - log q(z_i)], with q(z) = (1/n) sum_j q(z | x_j): the
+    n x n log densities log q(z_i | x_j) at once, then a stable log-sum-exp over j."""
+    n = len(z)
+    diff = z[:, None, :] - mu[None, :, :]  # (n, n, L): z_i - mu_j
+    log_q = -0.5 * (np.log(2 * np.pi) + logvar[None] + diff**2 * np.exp(-logvar[None])).sum(-1)
+    top = log_q.max(axis=1, keepdims=True)  # (n, 1)
+    log_aggregate = top[:, 0] + np.log(np.exp(log_q - top).sum(axis=1)) - np.log(n)  # (n,)
+    return float(np.mean(np.diag(log_q) - log_aggregate))
 
 
 def check_all():
@@ -34,7 +39,7 @@ def check_all():
 
     C.check_aggregate_moments(aggregate_moments, strict=True)
     C.check_slerp(slerp, strict=True)
-    C.check_mask_corrupt(mask_corrupt, strict=True)
+    C.check_mutual_information(mutual_information, strict=True)
 
 
 if __name__ == "__main__":

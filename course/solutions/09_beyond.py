@@ -10,15 +10,22 @@ def one_hot_inputs(x, labels, num_classes):
     return np.concatenate([x, one_hot], axis=1)
 
 
-def count_active_units(mu, threshold=0.01):
-    """mu (n, L): units whose posterior mean varies across the n images, Var > threshold."""
-    return int((mu.var(axis=0) > threshold).sum())
+def free_bits(mu, logvar, floor):
+    """sum_u max(floor, mean_b KL_bu) and its gradient: a unit below the floor costs the
+    constant floor (gradient 0); above it, its batch-mean KL (gradient 1/B of lesson 4's)."""
+    B = len(mu)
+    kl = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)  # (B, L)
+    per_unit = kl.mean(axis=0)  # (L,)
+    charged = (per_unit > floor) / B  # (L,): 1/B where the KL is charged, else 0
+    return np.maximum(floor, per_unit).sum(), mu * charged, 0.5 * (np.exp(logvar) - 1) * charged
 
 
 def importance_weights(log_w):
-    """log_w (K, B) -> w_k / sum_j w_j per image (column), computed after subtracting the max."""
+    """log_w (K, B) -> w_k / sum_j w_j per image (column), computed after subtracting the max,
+    and the effective sample size 1 / sum_k w_k^2 of each column, (B,)."""
     shifted = np.exp(log_w - log_w.max(axis=0, keepdims=True))  # largest entry of each column: 1
-    return shifted / shifted.sum(axis=0, keepdims=True)
+    weights = shifted / shifted.sum(axis=0, keepdims=True)
+    return weights, 1 / (weights**2).sum(axis=0)
 
 
 def check_all():
@@ -26,7 +33,7 @@ def check_all():
     import lesson_checks_more as C
 
     C.check_one_hot_inputs(one_hot_inputs, strict=True)
-    C.check_count_active_units(count_active_units, strict=True)
+    C.check_free_bits(free_bits, strict=True)
     C.check_importance_weights(importance_weights, strict=True)
 
 
