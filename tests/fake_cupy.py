@@ -425,6 +425,10 @@ def zeros(shape, dtype=float, order="C"):
     return _wrap(np.zeros(shape, dtype, order))
 
 
+def eye(N, M=None, k=0, dtype=float, order="C"):
+    return _wrap(np.eye(N, M, k, dtype, order))
+
+
 def ones(shape, dtype=float, order="C"):
     return _wrap(np.ones(shape, dtype, order))
 
@@ -681,9 +685,10 @@ def install(folder) -> Path:
 
 def use(monkeypatch):
     """Make this module tinyvae's CuPy for one test (``monkeypatch`` restores the real one)."""
-    from tinyvae.core import backend
+    from tinyvae.core import arrays, backend
 
-    monkeypatch.setattr(backend, "cupy", sys.modules[__name__])
+    for module in (arrays, backend):  # each holds the name ``cupy`` it imported
+        monkeypatch.setattr(module, "cupy", sys.modules[__name__])
     reset_counts()
 
 

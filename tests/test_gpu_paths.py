@@ -309,7 +309,7 @@ def test_samples_and_pictures_from_a_cupy_model(gpu_backend, digits, tmp_path):
     history = [dict(epoch=1, train_loss=30.0, test_loss=31.0, recon=28.0, kl=2.0)]
     plots.save_epoch_pictures(tmp_path, gpu, 1, gpu.backend.asarray(z), None, x, y, (8, 8), history)
     mu = host(gpu, posterior_means(gpu, x))
-    plots.save_final_pictures(tmp_path, gpu, mu, digits.test_y, (8, 8))
+    plots.save_final_pictures(tmp_path, gpu, mu, digits.test_x[:8], digits.test_y, (8, 8))
     names = ("samples_epoch01", "reconstructions_epoch01", "loss", "latent", "manifold",
              "interpolation")  # fmt: skip
     for name in names:
