@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # CuPy is optional (backend.py says why it cannot be used, when it cannot)
+try:  # CuPy is optional: the one guarded import (backend.py says why it cannot be used)
     import cupy  # type: ignore[import-not-found]
-except Exception:  # ImportError, or a broken CUDA installation
+
+    CUPY_IMPORT_ERROR: Exception | None = None
+except Exception as error:  # ImportError, or a broken CUDA installation
     cupy = None
+    CUPY_IMPORT_ERROR = error
 
 
 def array_module(array):

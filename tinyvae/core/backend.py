@@ -20,19 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from tinyvae.core.arrays import array_module  # noqa: F401  (offered here too)
+from tinyvae.core.arrays import CUPY_IMPORT_ERROR, array_module, cupy  # noqa: F401
 from tinyvae.errors import BackendError
 
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float32", "float64")
-
-try:  # CuPy is optional: the guarded import keeps tinyvae usable without a GPU.
-    import cupy  # type: ignore[import-not-found]
-
-    CUPY_IMPORT_ERROR: Exception | None = None
-except Exception as error:  # ImportError, or a broken CUDA installation
-    cupy = None
-    CUPY_IMPORT_ERROR = error
 
 #: what to install, quoted so that every shell (zsh too) passes the brackets to pip
 INSTALL_GPU = '`pip install -e ".[gpu]"` (CUDA 12) or `pip install -e ".[gpu-cuda13]"` (CUDA 13)'
