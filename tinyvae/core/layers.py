@@ -18,11 +18,10 @@ overwrites what it is given.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinyvae.core.arrays import array_module
+from tinyvae.core.initialization import initial_weights
 
 
 class Linear:
@@ -49,19 +48,7 @@ class Linear:
 
     def __init__(self, n_in: int, n_out: int, init: str = "pytorch", rng=None, dtype="float32"):
         rng = rng if rng is not None else np.random.default_rng(0)
-        b = np.zeros(n_out)
-        if init == "pytorch":  # W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), as torch.nn.Linear
-            bound = 1 / math.sqrt(n_in)
-            W = rng.uniform(-bound, bound, (n_in, n_out))
-            b = rng.uniform(-bound, bound, n_out)
-        elif init == "he":  # keeps activations' variance steady through ReLUs (He et al. 2015)
-            W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
-        elif init == "glorot":  # for tanh/sigmoid and output layers (Glorot & Bengio 2010)
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            W = rng.uniform(-limit, limit, (n_in, n_out))
-        else:
-            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(LINEAR_INITS)}")
-        self.params = {"W": W.astype(dtype), "b": b.astype(dtype)}
+        self.params = initial_weights(init, (n_in, n_out), n_in, n_out, rng, dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.X = self.ones = None
 
@@ -176,11 +163,29 @@ def sigmoid(x, out=None):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
-LINEAR_INITS = ("pytorch", "he", "glorot")  # one Linear's choices (see Linear)
 INITS = ("pytorch", "he")  # an MLP's: "he" is He for hidden layers and Glorot for the last
 
 
-class MLP:
+class Network:
+    """What every network of layers shares: ``self.layers`` are its layers with parameters,
+    in order, and each parameter is named ``prefix.i.W`` / ``prefix.i.b`` after its layer i."""
+
+    def named_params(self, prefix: str):
+        """``{"prefix.0.W": W, "prefix.0.b": b, "prefix.1.W": ...}``: layers with weights numbered."""
+        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()}
+
+    def named_grads(self, prefix: str):
+        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()}
+
+    def bind(self, prefix: str, flat):
+        """Point every layer's params and grads at their views in a FlatParameters buffer."""
+        for i, layer in enumerate(self.layers):
+            for k in layer.params:
+                layer.params[k] = flat.params[f"{prefix}.{i}.{k}"]
+                layer.grads[k] = flat.grads[f"{prefix}.{i}.{k}"]
+
+
+class MLP(Network):
     """Linear layers with an activation between them (none after the last).
 
     ``MLP([784, 400, 40], "relu")`` is Linear(784, 400) -> ReLU -> Linear(400, 40).
@@ -207,20 +212,6 @@ class MLP:
             self.layers.append(Linear(n_in, n_out, layer_init, rng, dtype))
             if not last:  # in place: X and dY are always a Linear's fresh output here
                 self.activations.append(ACTIVATIONS[activation](inplace=True))
-
-    def named_params(self, prefix: str):
-        """``{"prefix.0.W": W, "prefix.0.b": b, "prefix.1.W": ...}``: Linear layers numbered."""
-        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()}
-
-    def named_grads(self, prefix: str):
-        return {f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()}
-
-    def bind(self, prefix: str, flat):
-        """Point every layer's params and grads at their views in a FlatParameters buffer."""
-        for i, layer in enumerate(self.layers):
-            for k in layer.params:
-                layer.params[k] = flat.params[f"{prefix}.{i}.{k}"]
-                layer.grads[k] = flat.grads[f"{prefix}.{i}.{k}"]
 
     def forward(self, X):
         """X (B, sizes[0]) -> (B, sizes[-1]): Linear, activation, Linear, ..., Linear."""

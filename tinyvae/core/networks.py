@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from tinyvae.core.arrays import array_module
 from tinyvae.core.conv import Conv2d, ConvTranspose2d, Flatten, Reshape, output_size
-from tinyvae.core.layers import ACTIVATIONS, MLP, Linear
+from tinyvae.core.layers import ACTIVATIONS, MLP, Linear, Network
 
 ARCHS = ("mlp", "conv")  # what VAE(arch=...) and --arch take
 KERNEL, STRIDE, PADDING = 4, 2, 1  # every convolution of the conv recipe
@@ -64,26 +64,9 @@ def layer_inits(init: str, activation: str):
     return ("he" if activation in ("relu", "leaky_relu") else "glorot"), "glorot"
 
 
-class Network:
-    """What both conv networks share: ``self.layers`` are the layers with parameters, in the
-    order of their names, and ``self.steps`` everything run in order."""
-
-    def named_params(self, prefix: str):
-        return {
-            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()
-        }
-
-    def named_grads(self, prefix: str):
-        return {
-            f"{prefix}.{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()
-        }
-
-    def bind(self, prefix: str, flat):
-        """Point every layer's params and grads at their views in a FlatParameters buffer."""
-        for i, layer in enumerate(self.layers):
-            for k in layer.params:
-                layer.params[k] = flat.params[f"{prefix}.{i}.{k}"]
-                layer.grads[k] = flat.grads[f"{prefix}.{i}.{k}"]
+class ConvNetwork(Network):
+    """What both conv networks share beyond :class:`layers.Network`: ``self.steps``, every
+    step (layer, activation, reshape) run in order."""
 
     def run_forward(self, steps, X):
         for step in steps:
@@ -104,7 +87,7 @@ class Network:
         return dY
 
 
-class ConvEncoder(Network):
+class ConvEncoder(ConvNetwork):
     """[x | extra] (B, D + E) -> (B, n_out): the image x through the convolutions, then its
     features and the E extra columns (a one-hot label, or none) through one Linear layer."""
 
@@ -136,7 +119,7 @@ class ConvEncoder(Network):
         return xp.concatenate([d_image, d_features[:, self.n_features :]], axis=1)
 
 
-class ConvDecoder(Network):
+class ConvDecoder(ConvNetwork):
     """[z | extra] (B, n_in) -> (B, D): a Linear layer and the activation, reshaped into
     (B, channels[-1], h, w), then transposed convolutions back up to (B, 1, H, W): the
     mirror image of :class:`ConvEncoder`. The last layer has no activation (logits)."""
