@@ -13,7 +13,7 @@
 7. ``gradcheck.py``: finite differences, the judge of every gradient above.
 
 ``validation.py`` checks what users pass to a model; ``arrays.py`` answers which library
-an array belongs to; ``kernels.py`` (and ``kernels_numba.py``)
+an array belongs to; ``initialization.py`` draws every layer's first weights; ``kernels.py`` (and ``kernels_numba.py``)
 make Adam's update fast without changing its result. Nothing here imports from
 ``tinyvae.tools``.
 """
