@@ -20,6 +20,7 @@ import numpy as np
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
+from tinyvae.tools.run_folder import image_shape
 
 EXAMPLES = """examples:
   python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
@@ -117,15 +118,6 @@ def main(argv=None) -> int:
     )
     print(f"wrote {count} samples to {out}")
     return 0
-
-
-def image_shape(ckpt, input_dim: int) -> tuple:
-    """(H, W) as the run recorded it, else the square that fits ``input_dim`` pixels."""
-    shape = ckpt.state.get("image_shape")
-    if shape:
-        return tuple(shape)
-    side = math.isqrt(input_dim)
-    return (side, side) if side * side == input_dim else (1, input_dim)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import Parser, nonnegative_int, run
 from tinyvae.tools.files import atomic_write
+from tinyvae.tools.run_folder import image_shape
 
 FORMAT, VERSION = "tinyvae-decoder", 1
 
@@ -125,10 +126,7 @@ def main(argv=None) -> int:
             f"cannot write {out} (there is no folder {out.parent}): choose another --out"
         )
     model = checkpoint.build_model(ckpt)
-    shape = ckpt.state.get("image_shape")
-    if not shape:
-        side = int(np.sqrt(model.input_dim))
-        shape = (side, side) if side * side == model.input_dim else (1, model.input_dim)
+    shape = image_shape(ckpt, model.input_dim)
     codes, labels = codes_of_test_images(ckpt, model, args.codes) if args.codes else (None, None)
     size = write_decoder_json(out, model, shape, codes, labels)
     what = f" and {len(codes)} test codes" if codes is not None else ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -78,6 +79,15 @@ def load_run(folder, backend="numpy") -> Run:
     shape = tuple(state.get("image_shape") or ())
     return Run(ckpt.path.parent, model, optimizer, config, list(state.get("history") or []),
                int(state.get("epoch") or 0), shape)  # fmt: skip
+
+
+def image_shape(ckpt, input_dim: int) -> tuple:
+    """(H, W) as the run recorded it, else the square that fits ``input_dim`` pixels."""
+    shape = ckpt.state.get("image_shape")
+    if shape:
+        return tuple(shape)
+    side = math.isqrt(input_dim)
+    return (side, side) if side * side == input_dim else (1, input_dim)
 
 
 def write_metrics(path, history) -> None:
