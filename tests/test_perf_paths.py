@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tinyvae
+from tinyvae.core import conv
 from tinyvae.core import distributions as D
 from tinyvae.core import kernels
 from tinyvae.core.kernels import compiled_adam_loop, flush_subnormals
@@ -208,3 +209,72 @@ def test_a_training_step_reads_no_value_back():
         assert isinstance(loss, NoReadBack)  # the loss stays an array, never a float
         assert loss.dtype == parts["kl"].dtype == model.flat.grad.dtype == np.float32
     tinyvae.Adam(model.flat).step()
+
+
+def numpy_conv_passes(monkeypatch):
+    """Within the returned context, conv.py runs its NumPy passes (the compiled loops off)."""
+    monkeypatch.setattr(conv, "compiled_conv_loop", lambda name, array: None)
+
+
+# (H, W, kernel, stride, padding, channels, batch): odd sizes, kernels that overlap, that
+# leave gaps (stride > kernel), wide padding
+CONV_GEOMETRIES = [(28, 28, 4, 2, 1, 1, 7), (14, 14, 4, 2, 1, 32, 5), (7, 9, 3, 1, 1, 3, 4),
+                   (9, 8, 3, 2, 0, 2, 3), (8, 8, 5, 3, 2, 2, 2), (5, 5, 2, 3, 0, 1, 3)]  # fmt: skip
+
+
+@needs_numba
+@pytest.mark.parametrize("geometry", CONV_GEOMETRIES)
+@pytest.mark.parametrize("batch_innermost", [True, False])
+def test_compiled_im2col_and_col2im_give_the_numpy_bits(geometry, batch_innermost, monkeypatch):
+    H, W, k, s, p, C, B = geometry
+    rng = np.random.default_rng(sum(geometry))
+    X = rng.standard_normal((C, H, W, B)).astype("float32").transpose(3, 0, 1, 2)
+    if not batch_innermost:
+        X = np.ascontiguousarray(X)  # the usual layout: im2col keeps to NumPy for it
+    cols = conv.im2col(X, k, s, p)
+    G = rng.standard_normal(cols.shape).astype("float32")  # a gradient for col2im
+    compiled = cols, conv.col2im(G, X.shape, k, s, p)
+    with monkeypatch.context() as patch:
+        numpy_conv_passes(patch)
+        plain = conv.im2col(X, k, s, p), conv.col2im(G, X.shape, k, s, p)
+    for fast, slow in zip(compiled, plain):
+        np.testing.assert_array_equal(fast, slow)
+        assert fast.strides == slow.strides  # the same layout: later sums run in one order
+        # the same bits, -0.0 and 0.0 told apart
+        assert np.ascontiguousarray(fast).tobytes() == np.ascontiguousarray(slow).tobytes()
+
+
+@needs_numba
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_a_conv_vae_trains_to_the_same_bits_with_and_without_the_compiled_loops(
+    likelihood, monkeypatch
+):
+    """Three Adam steps of a small conv VAE (odd image size: the decoder's output padding)."""
+    x = np.random.default_rng(3).random((16, 11 * 9)).astype("float32")
+    finals, losses = [], []
+    for plain in (False, True):
+        with monkeypatch.context() as patch:
+            if plain:
+                numpy_conv_passes(patch)
+            model = tinyvae.VAE(99, latent_dim=3, arch="conv", channels=(4, 6),
+                                image_shape=(11, 9), likelihood=likelihood, seed=2)  # fmt: skip
+            opt = Adam(model.flat, compiled=False)
+            for _ in range(3):
+                loss, _, _ = model.loss_and_grads(x, eps=np.full((16, 3), 0.5, "float32"))
+                losses.append(float(loss))
+                opt.step()
+            finals.append(model.flat.data.copy())
+    assert finals[0].tobytes() == finals[1].tobytes()
+    assert losses[:3] == losses[3:]
+
+
+def test_without_numba_the_conv_layers_keep_to_numpy(monkeypatch):
+    from tinyvae.core import kernels_numba
+
+    monkeypatch.setattr(kernels_numba, "numba", None)
+    assert not kernels_numba.available()
+    X = np.zeros((5, 5, 3, 2), "float32").transpose(3, 2, 0, 1)  # the batch innermost
+    assert conv.compiled_conv_loop("col2im", X) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
+    assert conv.compiled_conv_loop("col2im", X) is None

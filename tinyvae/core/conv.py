@@ -24,6 +24,10 @@ the batch innermost (``Y`` is a transposed view). Then every window slice that i
 col2im copy is a run of B contiguous numbers instead of a few scattered ones, which makes
 them several times faster; the matrix products read the same memory as (C, H*W*B) with no
 copy. Indexing does not see the difference.
+
+Speed: with Numba installed, im2col and col2im run as compiled loops that visit each entry
+once (``kernels_numba.py``), instead of the k*k passes over memory below; the result is the
+same to the bit (``tests/test_perf_paths.py``). The NumPy code here is what they compute.
 """
 
 from __future__ import annotations
@@ -39,6 +43,21 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def compiled_conv_loop(name: str, array):
+    """``kernels_numba.im2col`` or ``col2im`` (``name``) for a NumPy ``array``, when Numba is
+    there (``kernels_numba.available()``); None otherwise, and for an im2col input in the
+    usual layout, (B, C, H, W) in memory, which the NumPy passes copy faster."""
+    if not isinstance(array, np.ndarray):  # CuPy: its copies run on the GPU already
+        return None
+    from tinyvae.core import kernels_numba  # here, so that Numba loads on first use only
+
+    if not kernels_numba.available():
+        return None
+    if name == "im2col" and array.strides[0] != array.itemsize:
+        return None
+    return getattr(kernels_numba, name)
+
+
 def im2col(X, kernel: int, stride: int, padding: int):
     """X (B, C, H, W) -> cols (k*k*C, H_out*W_out*B): the column of output pixel (i, j) of
     image b holds its window, rows in (row u in the window, column v, channel c) order.
@@ -48,9 +67,13 @@ def im2col(X, kernel: int, stride: int, padding: int):
     adding in the other direction."""
     xp, (B, C, H, W), k, s, p = array_module(X), X.shape, kernel, stride, padding
     Ho, Wo = output_size(H, k, s, p), output_size(W, k, s, p)
+    cols = xp.empty((k, k, C, Ho, Wo, B), dtype=X.dtype)
+    compiled = compiled_conv_loop("im2col", X)  # the same loop, per element (kernels_numba.py)
+    if compiled is not None:
+        compiled(X, k, s, p, cols)
+        return cols.reshape(k * k * C, Ho * Wo * B)
     padded = xp.zeros((C, H + 2 * p, W + 2 * p, B), dtype=X.dtype)  # the batch innermost
     padded[:, p : p + H, p : p + W, :] = X.transpose(1, 2, 3, 0)
-    cols = xp.empty((k, k, C, Ho, Wo, B), dtype=X.dtype)
     for u in range(k):
         for v in range(k):  # every output pixel's (u, v) entry: rows u, u+s, ... of padded
             cols[u, v] = padded[:, u : u + s * Ho : s, v : v + s * Wo : s, :]
@@ -64,11 +87,18 @@ def col2im(cols, shape, kernel: int, stride: int, padding: int):
     xp, (B, C, H, W), k, s, p = array_module(cols), shape, kernel, stride, padding
     Ho, Wo = output_size(H, k, s, p), output_size(W, k, s, p)
     cols = cols.reshape(k, k, C, Ho, Wo, B)
+    compiled = compiled_conv_loop("col2im", cols)  # the same sums, per pixel (kernels_numba.py)
+    if compiled is not None:
+        out = xp.empty((C, H, W, B), dtype=cols.dtype)
+        compiled(cols, k, s, p, out)
+        return out.transpose(3, 0, 1, 2)  # (B, C, H, W), a view
     padded = xp.zeros((C, H + 2 * p, W + 2 * p, B), dtype=cols.dtype)
     for u in range(k):
         for v in range(k):
             padded[:, u : u + s * Ho : s, v : v + s * Wo : s, :] += cols[u, v]
-    return padded[:, p : p + H, p : p + W, :].transpose(3, 0, 1, 2)  # (B, C, H, W), a view
+    # one (C, H, W, B) block, as the compiled loop gives: sums over it then run in one order
+    out = padded[:, p : p + H, p : p + W, :].copy()
+    return out.transpose(3, 0, 1, 2)  # (B, C, H, W), a view
 
 
 def as_matrix(X):

@@ -23,11 +23,10 @@ clear the moments of subnormal numbers every ``FLUSH_EVERY`` steps (:func:`flush
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
-from tinyvae.core.backend import array_module
+from tinyvae.core.arrays import array_module
 
 BLOCK = 2**15  # elements per NumPy block: the 5 arrays of a block (640 KB) stay in the cache
 FLUSH_EVERY = 10  # steps between two flush_subnormals
@@ -102,13 +101,9 @@ def compiled_adam_loop():
     CPU does not wait for Numba to load. The answer is kept for the rest of the process:
     set the variable before the first step (``compiled_adam_loop.cache_clear()`` makes
     it look again)."""
-    if os.environ.get("TINYVAE_KERNELS", "").strip().lower() == "numpy":
-        return None
-    try:
-        from tinyvae.core.kernels_numba import adam_update
-    except ImportError:
-        return None
-    return adam_update
+    from tinyvae.core import kernels_numba
+
+    return kernels_numba.adam_update if kernels_numba.available() else None
 
 
 @functools.cache
