@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.core import conv
+from tinyvae.core import conv, kernels
 from tinyvae.core import distributions as D
-from tinyvae.core import kernels
 from tinyvae.core.kernels import compiled_adam_loop, flush_subnormals
 from tinyvae.core.layers import ACTIVATIONS, MLP
 from tinyvae.core.optim import Adam
