@@ -10,9 +10,10 @@ Up to four contestants run, each in its own process so that peak memory is its o
 
 * ``tinyvae``: the plain loop a user writes, ``model.loss_and_grads(xb, validate=False)``
   then ``opt.step()``, over batches gathered by a shuffled index;
-* ``tinyvae-np``: the same loop with ``Adam(compiled=False)``: the NumPy passes of
-  ``tinyvae/core/kernels.py`` instead of the compiled loop of ``kernels_numba.py`` (only
-  when Numba is installed: without it, ``tinyvae`` itself runs the NumPy passes);
+* ``tinyvae-np``: the same loop on NumPy alone (``TINYVAE_KERNELS=numpy``): Adam's NumPy
+  passes (``tinyvae/core/kernels.py``) and, for the conv recipe, ``conv.py``'s NumPy
+  im2col and col2im, instead of the compiled loops of ``kernels_numba.py``: what a user
+  without Numba runs (only when Numba is installed: without it, ``tinyvae`` is that);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
 * ``matmuls``: only the matrix products of tinyvae's forward and backward passes for one
@@ -367,7 +368,8 @@ def race(args, device, batch_size):
     workers = {}
     for name in names:
         python = args.torch_python if name == "torch" else sys.executable
-        w = Worker(python, [name, *common], env)
+        numpy_only = {"TINYVAE_KERNELS": "numpy"} if name == "tinyvae-np" else {}
+        w = Worker(python, [name, *common], env | numpy_only)
         if w.hello.get("ok"):
             workers[name] = w
         else:
