@@ -1,0 +1,78 @@
+"""Training and test loss of several run folders on one plot, and a table of how they end.
+
+    python benchmarks/compare_runs.py runs/digits-plain runs/digits-augmented --out curves.png
+    python benchmarks/compare_runs.py runs/a runs/b --label "no --augment" --label "--augment"
+
+For each run (a folder that ``tinyvae.train`` wrote) it reads ``metrics.jsonl`` and draws the
+test loss per epoch (solid) and the training loss (dashed, the mean over each epoch's
+batches, so on augmented images for an ``--augment`` run), then prints the last epoch's
+losses, the mean test loss over the last ``--last`` epochs (one epoch's test loss moves by a
+few tenths of a nat: the test pass draws z), and the best epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_metrics(run: Path) -> list:
+    """The per-epoch rows of ``run/metrics.jsonl``."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} not found: give folders that tinyvae.train wrote")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summary(rows: list, last: int) -> dict:
+    tail = rows[-last:]
+    best = min(rows, key=lambda row: row["test_loss"])
+    return {"epochs": len(rows), "train_loss": rows[-1]["train_loss"],
+            "test_loss": rows[-1]["test_loss"],
+            "mean_test_loss_last": statistics.mean(row["test_loss"] for row in tail),
+            "best_test_loss": best["test_loss"], "best_epoch": best["epoch"]}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders")
+    parser.add_argument("--label", action="append", help="a name per run, in order")
+    parser.add_argument("--last", type=int, default=100, help="epochs in the mean (default 100)")
+    parser.add_argument("--out", type=Path, help="write the plot here (PNG, SVG or PDF)")
+    parser.add_argument("--title", default="test loss (solid) and training loss (dashed)")
+    args = parser.parse_args(argv)
+    labels = args.label or [run.name for run in args.runs]
+    if len(labels) != len(args.runs):
+        raise SystemExit(f"error: {len(args.runs)} runs but {len(labels)} --label: give one each")
+    histories = [read_metrics(run) for run in args.runs]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    print(f"{'run':24} {'epochs':>6} {'train':>8} {'test':>8} {'mean test, last':>16} {'best':>14}")
+    for rows, label in zip(histories, labels):
+        epochs = [row["epoch"] for row in rows]
+        line, *_ = ax.plot(epochs, [row["test_loss"] for row in rows], lw=1, label=label)
+        ax.plot(epochs, [row["train_loss"] for row in rows], lw=1, ls="--", color=line.get_color())
+        s = summary(rows, args.last)
+        print(f"{label:24} {s['epochs']:6d} {s['train_loss']:8.3f} {s['test_loss']:8.3f} "
+              f"{s['mean_test_loss_last']:16.3f} {s['best_test_loss']:8.3f} (ep {s['best_epoch']})")  # fmt: skip
+    ax.set(xlabel="epoch", ylabel="loss, nats per image", title=args.title)
+    low = min(min(row["test_loss"], row["train_loss"]) for rows in histories for row in rows)
+    tenth = max(rows[min(9, len(rows) - 1)]["test_loss"] for rows in histories)
+    ax.set_ylim(low - 0.5, tenth + 0.5)  # from about the 10th epoch on: the end is what differs
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if args.out:
+        fig.savefig(args.out, bbox_inches="tight")
+        print(f"plot: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
