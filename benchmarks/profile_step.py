@@ -1,0 +1,61 @@
+"""Where a training step's time goes: cProfile over a few dozen steps, by function.
+
+    python benchmarks/profile_step.py                  # the default MLP recipe
+    python benchmarks/profile_step.py --arch conv      # the convolutional recipe
+    TINYVAE_KERNELS=numpy python benchmarks/profile_step.py --arch conv   # NumPy alone
+
+The step is what a user's loop runs: ``model.loss_and_grads(xb, validate=False)`` then
+``opt.step()``, batch 128, on random 28x28 images (the time does not depend on the pixels).
+It first times ``--steps`` steps without the profiler (ms per step), then profiles as many
+and prints the functions with the most time of their own ("tottime": a layer's forward or
+backward includes its matrix products, which are NumPy calls, not functions of their own).
+The profiler adds a little to every Python call, so the table is a breakdown, not a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
+from tinyvae import VAE, Adam  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    parser.add_argument("--steps", type=int, default=40, help="steps timed, then profiled")
+    parser.add_argument("--rows", type=int, default=16, help="functions listed")
+    args = parser.parse_args(argv)
+    B, batches = 128, 40
+    x = (np.random.default_rng(0).random((B * batches, 784)) < 0.3).astype(np.float32)
+    shape = {"arch": "conv", "image_shape": (28, 28)} if args.arch == "conv" else {}
+    model = VAE(784, seed=1, **shape)
+    opt = Adam(model.flat)
+
+    def steps(n):
+        for i in range(n):
+            model.loss_and_grads(x[(i % batches) * B : (i % batches + 1) * B], validate=False)
+            opt.step()
+
+    steps(5)  # loads Numba's loops and warms the caches
+    start = time.perf_counter()
+    steps(args.steps)
+    ms = (time.perf_counter() - start) / args.steps * 1e3
+    print(f"{args.arch}: {ms:.1f} ms per step without the profiler ({args.steps} steps)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    steps(args.steps)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
