@@ -407,6 +407,18 @@ def test_a_trained_run_loads_in_python(digits_run, tmp_path):
         tinyvae.load_run(tmp_path / "nothing")
 
 
+def test_a_checkpoint_without_an_image_shape_loads_with_the_square_one(tmp_path):
+    """Checkpoints written before runs recorded the image shape: the square, as sample reads it."""
+    import tinyvae
+
+    model = tinyvae.VAE(64, hidden=(8,), latent_dim=2)
+    checkpoint.save(tmp_path / "checkpoint.npz", model, tinyvae.Adam(model.flat), state={},
+                    config={"dataset": "digits"})  # fmt: skip
+    run = tinyvae.load_run(tmp_path)
+    assert run.image_shape == (8, 8)
+    assert run.model.sample(2).reshape(-1, *run.image_shape).shape == (2, 8, 8)
+
+
 def test_the_usage_guide_covers_every_flag():
     import re
     from pathlib import Path

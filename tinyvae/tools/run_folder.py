@@ -75,8 +75,7 @@ def load_run(folder, backend="numpy") -> Run:
     model = checkpoint.build_model(ckpt, backend)
     optimizer = OPTIMIZERS[config.optimizer](model.flat, lr=config.lr, clip_norm=config.clip_norm)
     checkpoint.restore(ckpt, model, optimizer)
-    state = ckpt.state
-    shape = tuple(state.get("image_shape") or ())
+    state, shape = ckpt.state, image_shape(ckpt, model.input_dim)  # as sample and export read it
     return Run(ckpt.path.parent, model, optimizer, config, list(state.get("history") or []),
                int(state.get("epoch") or 0), shape)  # fmt: skip
 
