@@ -1,5 +1,8 @@
-"""Would Adam's update be faster on two threads? A training step with the one-core compiled
-loop of ``tinyvae/core/kernels_numba.py`` against the same loop split over Numba's threads.
+"""A training step with Adam's update on one core, against the same with it split over Numba's threads.
+
+A whole training step (forward, backward and Adam), with Adam's compiled loop of
+``tinyvae/core/kernels_numba.py`` on one core, against the same step with that loop split
+over Numba's threads (the matrix products keep OpenBLAS's threads, as in training).
 
     python benchmarks/adam_threads.py          # needs Numba
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
 from tinyvae import VAE, Adam  # noqa: E402
@@ -51,8 +55,8 @@ def adam_on_threads(g, b1, one_minus_b1, b2, one_minus_b2, alpha, eps_hat, flush
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=150, help="training steps per timing")
+    parser.add_argument("--rounds", type=int, default=6, help="timings of each way, in turns")
     args = parser.parse_args(argv)
     chooser = kernels.compiled_adam_loop
     one_core = chooser()
@@ -63,6 +67,9 @@ def main(argv=None) -> int:
     model = VAE(784, seed=1)
     opt = Adam(model.flat)
     loops = {"one core": one_core, f"{numba.get_num_threads()} threads": adam_on_threads}
+    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    print(f"whole training steps; Adam's loop on one core or on {numba.get_num_threads()} Numba "
+          f"threads; BLAS threads for the products: {min(blas) if blas else 'unknown'}")  # fmt: skip
 
     def ms_per_step(loop, n):
         kernels.compiled_adam_loop = lambda: loop  # what Adam.step calls, for these steps

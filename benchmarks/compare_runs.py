@@ -51,17 +51,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     labels = args.label or [run.name for run in args.runs]
     if len(labels) != len(args.runs):
-        raise SystemExit(f"error: {len(args.runs)} runs but {len(labels)} --label: give one each")
+        raise SystemExit(f"error: {len(args.runs)} run folder(s) but {len(labels)} --label: "
+                         "give one --label per run, or none")
     histories = [read_metrics(run) for run in args.runs]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    print(f"{'run':24} {'epochs':>6} {'train':>8} {'test':>8} {'mean test, last':>16} {'best':>14}")
+    mean_header = f"mean test, last {args.last}"
+    print(f"{'run':24} {'epochs':>6} {'train':>8} {'test':>8} {mean_header:>20} {'best':>14}")
     for rows, label in zip(histories, labels):
         epochs = [row["epoch"] for row in rows]
         line, *_ = ax.plot(epochs, [row["test_loss"] for row in rows], lw=1, label=label)
         ax.plot(epochs, [row["train_loss"] for row in rows], lw=1, ls="--", color=line.get_color())
         s = summary(rows, args.last)
         print(f"{label:24} {s['epochs']:6d} {s['train_loss']:8.3f} {s['test_loss']:8.3f} "
-              f"{s['mean_test_loss_last']:16.3f} {s['best_test_loss']:8.3f} (ep {s['best_epoch']})")  # fmt: skip
+              f"{s['mean_test_loss_last']:20.3f} {s['best_test_loss']:8.3f} (ep {s['best_epoch']})")  # fmt: skip
     ax.set(xlabel="epoch", ylabel="loss, nats per image", title=args.title)
     low = min(min(row["test_loss"], row["train_loss"]) for rows in histories for row in rows)
     tenth = max(rows[min(9, len(rows) - 1)]["test_loss"] for rows in histories)
@@ -71,6 +73,8 @@ def main(argv=None) -> int:
     if args.out:
         fig.savefig(args.out, bbox_inches="tight")
         print(f"plot: {args.out}")
+    else:
+        print("no plot written: give --out FILE.png to have one")
     return 0
 
 

@@ -9,6 +9,8 @@ The step is what a user's loop runs: ``model.loss_and_grads(xb, validate=False)`
 It first times ``--steps`` steps without the profiler (ms per step), then profiles as many
 and prints the functions with the most time of their own ("tottime": a layer's forward or
 backward includes its matrix products, which are NumPy calls, not functions of their own).
+Rows name a file and line: in ``conv.py`` the first ``forward``/``backward`` pair is
+``Conv2d``'s, the second ``ConvTranspose2d``'s; in ``layers.py``, ``Linear`` comes first.
 The profiler adds a little to every Python call, so the table is a breakdown, not a timing.
 """
 
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
 from tinyvae import VAE, Adam  # noqa: E402
@@ -48,7 +51,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     steps(args.steps)
     ms = (time.perf_counter() - start) / args.steps * 1e3
-    print(f"{args.arch}: {ms:.1f} ms per step without the profiler ({args.steps} steps)")
+    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    print(f"{args.arch}: {ms:.1f} ms per step without the profiler ({args.steps} steps; BLAS "
+          f"threads: {min(blas) if blas else 'unknown'}, OPENBLAS_NUM_THREADS sets them)")  # fmt: skip
     profiler = cProfile.Profile()
     profiler.enable()
     steps(args.steps)
