@@ -2,6 +2,7 @@
 
     python benchmarks/profile_step.py                  # the default MLP recipe
     python benchmarks/profile_step.py --arch conv      # the convolutional recipe
+    python benchmarks/profile_step.py --arch conv --by-layer   # ms per layer, no profiler
     TINYVAE_KERNELS=numpy python benchmarks/profile_step.py --arch conv   # NumPy alone
 
 The step is what a user's loop runs: ``model.loss_and_grads(xb, validate=False)`` then
@@ -12,11 +13,16 @@ backward includes its matrix products, which are NumPy calls, not functions of t
 Rows name a file and line: in ``conv.py`` the first ``forward``/``backward`` pair is
 ``Conv2d``'s, the second ``ConvTranspose2d``'s; in ``layers.py``, ``Linear`` comes first.
 The profiler adds a little to every Python call, so the table is a breakdown, not a timing.
+
+``--by-layer`` instead times each layer's forward and backward (and Adam's step) with a
+clock around the call, without the profiler: the ms each takes per step, largest first, and
+what is left (the likelihood, the latent layer, gathering the batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import pstats
 import sys
@@ -30,11 +36,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from tinyvae import VAE, Adam  # noqa: E402
 
 
+def layers_of(network, tag: str) -> dict:
+    """name -> layer, in order, for an MLP (Linear and activation objects) or a conv network
+    (its steps, then its linear head)."""
+    steps = getattr(network, "steps", None)
+    if steps is None:  # an MLP: Linear, activation, Linear, ...
+        steps = [x for pair in zip(network.layers, network.activations) for x in pair]
+        steps.append(network.layers[-1])
+    steps = steps + ([network.head] if hasattr(network, "head") else [])
+    return {f"{tag}.{i} {type(step).__name__}": step for i, step in enumerate(steps)}
+
+
+def time_each(layers: dict, opt, totals):
+    """Wrap each layer's forward and backward (and opt.step) in a clock adding to ``totals``."""
+
+    def clocked(function, name):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            totals[name] += time.perf_counter() - start
+            return result
+
+        return run
+
+    for name, layer in layers.items():
+        layer.forward = clocked(layer.forward, f"{name} forward")
+        layer.backward = clocked(layer.backward, f"{name} backward")
+    opt.step = clocked(opt.step, "Adam step")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     parser.add_argument("--steps", type=int, default=40, help="steps timed, then profiled")
     parser.add_argument("--rows", type=int, default=16, help="functions listed")
+    parser.add_argument("--by-layer", action="store_true", help="ms per layer, no profiler")
     args = parser.parse_args(argv)
     B, batches = 128, 40
     x = (np.random.default_rng(0).random((B * batches, 784)) < 0.3).astype(np.float32)
@@ -54,6 +90,19 @@ def main(argv=None) -> int:
     blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
     print(f"{args.arch}: {ms:.1f} ms per step without the profiler ({args.steps} steps; BLAS "
           f"threads: {min(blas) if blas else 'unknown'}, OPENBLAS_NUM_THREADS sets them)")  # fmt: skip
+    if args.by_layer:
+        totals = collections.defaultdict(float)
+        time_each(layers_of(model.encoder, "encoder") | layers_of(model.decoder, "decoder"),
+                  opt, totals)  # fmt: skip
+        start = time.perf_counter()
+        steps(args.steps)
+        step_ms = (time.perf_counter() - start) / args.steps * 1e3
+        print(f"with the clocks: {step_ms:.1f} ms per step; ms per step of each:")
+        for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+            print(f"  {name:36} {seconds / args.steps * 1e3:6.2f}")
+        rest = step_ms - sum(totals.values()) / args.steps * 1e3
+        print(f"  {'the rest (likelihood, latent, batch)':36} {rest:6.2f}")
+        return 0
     profiler = cProfile.Profile()
     profiler.enable()
     steps(args.steps)

@@ -35,3 +35,14 @@ def test_adam_threads_times_both_loops_and_leaves_adam_as_it_was(capsys):
     assert kernels.compiled_adam_loop is before
     out = capsys.readouterr().out
     assert "one core" in out and "threads" in out and out.count("median") == 2
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_profile_step_by_layer_names_every_layer_and_adam(arch, capsys):
+    assert load("profile_step").main(["--arch", arch, "--steps", "2", "--by-layer"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder.0 " in out and "Adam step" in out and "the rest" in out
+    if arch == "conv":
+        assert "decoder.3 ConvTranspose2d backward" in out and "encoder.5 Flatten" in out
+    else:
+        assert "decoder.2 Linear backward" in out and "ReLU forward" in out
