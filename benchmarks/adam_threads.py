@@ -10,10 +10,10 @@ Adam's update reads and writes every parameter's four numbers each step (about 1
 the default model), on one core. Two cores could move memory faster, but between two
 matrix products OpenBLAS keeps its own second thread spinning on the other core, waiting
 for the next product, so the two kinds of thread take turns on it. This script measures
-it: the default MLP recipe, batch 128, random images; both loops in turns in one process,
+it: the default MLP recipe, batch 128, random images; both ways in turns in one process,
 each timed over ``--steps`` steps, ``--rounds`` times; medians in ms per step. The split
-loop computes the same numbers (each element's update is the same lines); it lives here,
-not in tinyvae, because it is slower.
+way runs the same compiled loop on blocks of the buffer, so it computes the same numbers;
+it lives here, not in tinyvae, because it is slower.
 """
 
 from __future__ import annotations
@@ -31,26 +31,20 @@ from threadpoolctl import threadpool_info
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
 from tinyvae import VAE, Adam  # noqa: E402
 from tinyvae.core import kernels  # noqa: E402
+from tinyvae.core.kernels_numba import adam_update  # noqa: E402
 
 
 @numba.njit(parallel=True, error_model="numpy")
 def adam_on_threads(g, b1, one_minus_b1, b2, one_minus_b2, alpha, eps_hat, flush, tiny,
                     theta, m, v):  # fmt: skip
-    """``kernels_numba.adam_update``, its elements split into 8 blocks over Numba's threads."""
-    zero, n, blocks = tiny - tiny, theta.size, 8
+    """``kernels_numba.adam_update`` itself, on 8 blocks of the elements, the blocks shared
+    out among Numba's threads."""
+    n, blocks = theta.size, 8
     size = (n + blocks - 1) // blocks
     for block in numba.prange(blocks):
-        for i in range(block * size, min(n, (block + 1) * size)):
-            mi, vi, gi = m[i], v[i], g[i]
-            if flush and abs(mi) < tiny:
-                mi = zero
-            if flush and vi < tiny:
-                vi = zero
-            mi = b1 * mi + one_minus_b1 * gi
-            vi = b2 * vi + one_minus_b2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            theta[i] -= alpha * (mi / (np.sqrt(vi) + eps_hat))
+        part = slice(block * size, min(n, (block + 1) * size))
+        adam_update(g[part], b1, one_minus_b1, b2, one_minus_b2, alpha, eps_hat, flush, tiny,
+                    theta[part], m[part], v[part])  # fmt: skip
 
 
 def main(argv=None) -> int:
