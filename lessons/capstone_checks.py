@@ -208,6 +208,15 @@ def check_recon_backward(fn, strict=False):
     run_check("recon_backward", test, strict)
 
 
+def _parameter_judges(grads, names, loss, params, network):
+    """name -> a judge of grads[name] as the gradient of ``loss()`` with respect to
+    params[name]; raises :class:`Wrong` when grads lacks any of ``names``."""
+    missing = [n for n in names if n not in grads]
+    if missing:
+        raise Wrong(f"grads has no {', '.join(missing)}: return all four {network} arrays.")
+    return {n: (lambda g, n=n: judge(g, loss, params[n], n)) for n in names}
+
+
 def _backprop_report(outs, judges, order):
     """Judge each array; if some are wrong, say where in the chain the error starts."""
     verdicts = {}
@@ -245,11 +254,8 @@ def check_decoder_backward(fn, strict=False):
             return -dist.bernoulli_log_likelihood(x, logits).mean()
 
         names = ["decoder.1.W", "decoder.1.b", "decoder.0.W", "decoder.0.b"]
-        missing = [n for n in names if n not in grads]
-        if missing:
-            raise Wrong(f"grads has no {', '.join(missing)}: return all four decoder arrays.")
+        judges = _parameter_judges(grads, names, recon, params, "decoder")
         outs = {**{n: grads[n] for n in names}, "dz": dz}
-        judges = {n: (lambda g, n=n: judge(g, recon, params[n], n)) for n in names}
         judges["dz"] = lambda g: judge(g, recon, z, "dz")
         _backprop_report(outs, judges, names + ["dz"])
 
@@ -350,10 +356,7 @@ def check_encoder_backward(fn, strict=False):
             return ((h @ params["encoder.1.W"] + params["encoder.1.b"]) * G).sum()
 
         names = ["encoder.1.W", "encoder.1.b", "encoder.0.W", "encoder.0.b"]
-        missing = [n for n in names if n not in grads]
-        if missing:
-            raise Wrong(f"grads has no {', '.join(missing)}: return all four encoder arrays.")
-        judges = {n: (lambda g, n=n: judge(g, loss, params[n], n)) for n in names}
+        judges = _parameter_judges(grads, names, loss, params, "encoder")
         _backprop_report(grads, judges, names)
 
     run_check("encoder_backward", test, strict)
