@@ -478,6 +478,14 @@ PLANTED = {  # checker -> [(the solution with one mistake planted, words the ver
             ),
             "decoder.1.W: the sign is flipped",
         ),  # fmt: skip
+        (
+            lambda d, cache, p: (
+                CAPSTONE["decoder_backward"](d, cache, p)[0],
+                {k: v for k, v in CAPSTONE["decoder_backward"](d, cache, p)[1].items()
+                 if k != "decoder.1.W"},
+            ),
+            "no decoder.1.W: return all four decoder arrays",
+        ),  # fmt: skip
     ],
     C11.check_reparameterize_backward: [
         (
