@@ -2,6 +2,7 @@
 checked here: speed is for the benchmarks themselves to show)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,22 @@ def test_profile_step_by_layer_names_every_layer_and_adam(arch, capsys):
         assert "decoder.3 ConvTranspose2d backward" in out and "encoder.5 Flatten" in out
     else:
         assert "decoder.2 Linear backward" in out and "ReLU forward" in out
+
+
+def test_compare_runs_plots_and_summarises_run_folders(tmp_path, capsys):
+    compare_runs = load("compare_runs")
+    runs = []
+    for name, end in (("plain", 19.0), ("augmented", 18.0)):
+        run = tmp_path / name
+        run.mkdir()
+        rows = [{"epoch": e, "train_loss": 30.0 - e, "test_loss": max(end, 31.0 - e)}
+                for e in range(1, 21)]  # fmt: skip
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        runs.append(str(run))
+    out = tmp_path / "curves.png"
+    assert compare_runs.main([*runs, "--last", "5", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = capsys.readouterr().out
+    assert "plain" in table and "19.000" in table and "18.000 (ep 13)" in table
+    with pytest.raises(SystemExit, match="metrics.jsonl not found"):
+        compare_runs.main([str(tmp_path)])

@@ -1,8 +1,6 @@
 """Pictures: real PNG files, written atomically like checkpoints."""
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,26 +76,3 @@ def test_a_named_picture_format_that_cannot_be_written_is_refused(tmp_path):
         plots.save_grid(tmp_path / "grid.txt", np.zeros((4, 64)), (8, 8))
     assert os.listdir(tmp_path) == []
 
-
-def test_compare_runs_plots_and_summarises_run_folders(tmp_path, capsys):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_runs.py"
-    spec = importlib.util.spec_from_file_location("compare_runs", path)
-    compare_runs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare_runs)
-    runs = []
-    for name, end in (("plain", 19.0), ("augmented", 18.0)):
-        run = tmp_path / name
-        run.mkdir()
-        rows = [{"epoch": e, "train_loss": 30.0 - e, "test_loss": max(end, 31.0 - e)}
-                for e in range(1, 21)]  # fmt: skip
-        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        runs.append(str(run))
-    out = tmp_path / "curves.png"
-    assert compare_runs.main([*runs, "--last", "5", "--out", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = capsys.readouterr().out
-    assert "plain" in table and "19.000" in table and "18.000 (ep 13)" in table
-    with pytest.raises(SystemExit, match="metrics.jsonl not found"):
-        compare_runs.main([str(tmp_path)])
