@@ -7,12 +7,12 @@ over Numba's threads (the matrix products keep OpenBLAS's threads, as in trainin
     python benchmarks/adam_threads.py          # needs Numba
 
 Adam's update reads and writes every parameter's four numbers each step (about 18 MB for
-the default model), on one core. Two cores could move memory faster, but between two
-matrix products OpenBLAS keeps its own second thread spinning on the other core, waiting
-for the next product, so the two kinds of thread take turns on it. This script measures
-it: the default MLP recipe, batch 128, random images; both ways in turns in one process,
-each timed over ``--steps`` steps, ``--rounds`` times; medians in ms per step. The split
-way runs the same compiled loop on blocks of the buffer, so it computes the same numbers;
+the default model), on one core. Two cores could move memory faster, but then OpenBLAS's
+threads for the products and Numba's threads for Adam share the two cores. This script
+measures it: the default MLP recipe, batch 128, random images
+(``profile_step.training_steps``), both ways in turns in one process, each timed over
+``--steps`` steps, ``--rounds`` times; medians in ms per step. The split way runs the same
+compiled loop on blocks of the buffer, so it computes the same numbers;
 it lives here, not in tinyvae, because it is slower.
 """
 
@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 import numba
-import numpy as np
-from threadpoolctl import threadpool_info
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
-from tinyvae import VAE, Adam  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's tinyvae, and profile_step
+from profile_step import blas_threads, training_steps  # noqa: E402
+
 from tinyvae.core import kernels  # noqa: E402
 from tinyvae.core.kernels_numba import adam_update  # noqa: E402
 
@@ -56,21 +56,15 @@ def main(argv=None) -> int:
     one_core = chooser()
     if one_core is None:
         raise SystemExit("error: Numba is not installed or is turned off (TINYVAE_KERNELS)")
-    B, batches = 128, 40
-    x = np.random.default_rng(0).random((B * batches, 784)).astype(np.float32)
-    model = VAE(784, seed=1)
-    opt = Adam(model.flat)
+    _, _, steps = training_steps("mlp")
     loops = {"one core": one_core, f"{numba.get_num_threads()} threads": adam_on_threads}
-    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
     print(f"whole training steps; Adam's loop on one core or on {numba.get_num_threads()} Numba "
-          f"threads; BLAS threads for the products: {min(blas) if blas else 'unknown'}")  # fmt: skip
+          f"threads; BLAS threads for the products: {blas_threads()}")  # fmt: skip
 
     def ms_per_step(loop, n):
         kernels.compiled_adam_loop = lambda: loop  # what Adam.step calls, for these steps
         start = time.perf_counter()
-        for i in range(n):
-            model.loss_and_grads(x[(i % batches) * B : (i % batches + 1) * B], validate=False)
-            opt.step()
+        steps(n)
         return (time.perf_counter() - start) / n * 1e3
 
     times = {name: [] for name in loops}

@@ -36,6 +36,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from tinyvae import VAE, Adam  # noqa: E402
 
 
+def training_steps(arch: str = "mlp"):
+    """``(model, opt, steps)``: the recipe's model and Adam, and ``steps(n)``, which runs n
+    training steps as a user's loop does, batch 128, over 40 batches of random images."""
+    B, batches = 128, 40
+    x = (np.random.default_rng(0).random((B * batches, 784)) < 0.3).astype(np.float32)
+    shape = {"arch": "conv", "image_shape": (28, 28)} if arch == "conv" else {}
+    model = VAE(784, seed=1, **shape)
+    opt = Adam(model.flat)
+
+    def steps(n):
+        for i in range(n):
+            model.loss_and_grads(x[(i % batches) * B : (i % batches + 1) * B], validate=False)
+            opt.step()
+
+    return model, opt, steps
+
+
+def blas_threads() -> str:
+    """The threads NumPy's BLAS library uses now, as text ("unknown" if it is not found)."""
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return str(min(counts)) if counts else "unknown"
+
+
 def layers_of(network, tag: str) -> dict:
     """name -> layer, in order, for an MLP (Linear and activation objects) or a conv network
     (its steps, then its linear head)."""
@@ -72,24 +95,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=16, help="functions listed")
     parser.add_argument("--by-layer", action="store_true", help="ms per layer, no profiler")
     args = parser.parse_args(argv)
-    B, batches = 128, 40
-    x = (np.random.default_rng(0).random((B * batches, 784)) < 0.3).astype(np.float32)
-    shape = {"arch": "conv", "image_shape": (28, 28)} if args.arch == "conv" else {}
-    model = VAE(784, seed=1, **shape)
-    opt = Adam(model.flat)
-
-    def steps(n):
-        for i in range(n):
-            model.loss_and_grads(x[(i % batches) * B : (i % batches + 1) * B], validate=False)
-            opt.step()
-
+    model, opt, steps = training_steps(args.arch)
     steps(5)  # loads Numba's loops and warms the caches
     start = time.perf_counter()
     steps(args.steps)
     ms = (time.perf_counter() - start) / args.steps * 1e3
-    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
     print(f"{args.arch}: {ms:.1f} ms per step without the profiler ({args.steps} steps; BLAS "
-          f"threads: {min(blas) if blas else 'unknown'}, OPENBLAS_NUM_THREADS sets them)")  # fmt: skip
+          f"threads: {blas_threads()}, OPENBLAS_NUM_THREADS sets them)")  # fmt: skip
     if args.by_layer:
         totals = collections.defaultdict(float)
         time_each(layers_of(model.encoder, "encoder") | layers_of(model.decoder, "decoder"),
