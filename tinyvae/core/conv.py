@@ -97,7 +97,7 @@ def col2im(cols, shape, kernel: int, stride: int, padding: int):
         for v in range(k):
             padded[:, u : u + s * Ho : s, v : v + s * Wo : s, :] += cols[u, v]
     # one (C, H, W, B) block, as the compiled loop gives: sums over it then run in one order
-    out = padded[:, p : p + H, p : p + W, :].copy()
+    out = padded[:, p : p + H, p : p + W, :].copy() if p else padded  # p = 0: it is one already
     return out.transpose(3, 0, 1, 2)  # (B, C, H, W), a view
 
 
