@@ -575,6 +575,15 @@ def check_kl_monte_carlo(fn, strict=False):
 
 # --- Lesson 5: the reparameterization trick -----------------------------------------------
 
+SUM_THE_SAMPLES = "the K samples' contributions add up: sum them, do not average."
+
+
+def _expect_dmu(dmu, loss, mu, dz):
+    """z = mu + (something) eps for each of K samples: dmu, the sum of the samples' dz,
+    judged by a gradient check of ``loss`` (naming the average in place of the sum)."""
+    expect_gradient(dmu, loss, mu, "dmu", [(SUM_THE_SAMPLES, dz.mean(0))])
+
+
 
 @exercise(5, "softplus_reparameterize_backward")
 def check_softplus_reparameterize_backward(fn, strict=False):
@@ -597,13 +606,7 @@ def check_softplus_reparameterize_backward(fn, strict=False):
             return float(((mu + D.softplus(rho) * eps) * dz).sum())
 
         slope = sigmoid(rho)  # d softplus / d rho
-        expect_gradient(
-            dmu,
-            loss,
-            mu,
-            "dmu",
-            [("the K samples' contributions add up: sum them, do not average.", dz.mean(0))],
-        )
+        _expect_dmu(dmu, loss, mu, dz)
         expect_gradient(
             drho,
             loss,
@@ -622,7 +625,7 @@ def check_softplus_reparameterize_backward(fn, strict=False):
                 ),
                 ("the factor eps is missing: d z / d sigma = eps.", (dz * slope).sum(0)),
                 (
-                    "the K samples' contributions add up: sum them, do not average.",
+                    SUM_THE_SAMPLES,
                     (dz * slope * eps).mean(0),
                 ),
             ],
@@ -649,13 +652,7 @@ def check_cholesky_reparameterize_backward(fn, strict=False):
         def loss():  # sum(z * dz) with z_k = mu + C eps_k; only C's lower triangle is used
             return float(((mu + eps @ np.tril(factor).T) * dz).sum())
 
-        expect_gradient(
-            dmu,
-            loss,
-            mu,
-            "dmu",
-            [("the K samples' contributions add up: sum them, do not average.", dz.mean(0))],
-        )
+        _expect_dmu(dmu, loss, mu, dz)
         full = dz.T @ eps  # (n, n): what every entry of C would get if it were a parameter
         expect_gradient(
             dC,
@@ -674,7 +671,7 @@ def check_cholesky_reparameterize_backward(fn, strict=False):
                     np.tril(full.T),
                 ),
                 (
-                    "the K samples' contributions add up: sum them, do not average.",
+                    SUM_THE_SAMPLES,
                     np.tril(full) / K,
                 ),
             ],
