@@ -75,4 +75,3 @@ def test_a_named_picture_format_that_cannot_be_written_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"grid\.txt: pictures can be written as .*\.png"):
         plots.save_grid(tmp_path / "grid.txt", np.zeros((4, 64)), (8, 8))
     assert os.listdir(tmp_path) == []
-
