@@ -45,17 +45,23 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def compiled_conv_loop(name: str, array):
     """``kernels_numba.im2col`` or ``col2im`` (``name``) for a NumPy ``array``, when Numba is
-    there (``kernels_numba.available()``); None otherwise, and for an im2col input in the
-    usual layout, (B, C, H, W) in memory, which the NumPy passes copy faster."""
+    there (``kernels_numba.available()``); None otherwise, and for an im2col input that is
+    not one (C, H, W, B) block, such as the usual layout, (B, C, H, W) in memory, which the
+    NumPy passes copy faster."""
     if not isinstance(array, np.ndarray):  # CuPy: its copies run on the GPU already
         return None
     from tinyvae.core import kernels_numba  # here, so that Numba loads on first use only
 
     if not kernels_numba.available():
         return None
-    if name == "im2col" and array.strides[0] != array.itemsize:
+    if name == "im2col" and not batch_innermost(array):
         return None
     return getattr(kernels_numba, name)
+
+
+def batch_innermost(X):
+    """Whether X (B, C, H, W) is one (C, H, W, B) block in memory, as the layers keep images."""
+    return X.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def im2col(X, kernel: int, stride: int, padding: int):
@@ -70,7 +76,7 @@ def im2col(X, kernel: int, stride: int, padding: int):
     cols = xp.empty((k, k, C, Ho, Wo, B), dtype=X.dtype)
     compiled = compiled_conv_loop("im2col", X)  # the same loop, per element (kernels_numba.py)
     if compiled is not None:
-        compiled(X, k, s, p, cols)
+        compiled(X.transpose(1, 2, 3, 0), k, s, p, cols)  # X's memory, (C, H, W, B)
         return cols.reshape(k * k * C, Ho * Wo * B)
     padded = xp.zeros((C, H + 2 * p, W + 2 * p, B), dtype=X.dtype)  # the batch innermost
     padded[:, p : p + H, p : p + W, :] = X.transpose(1, 2, 3, 0)
@@ -239,8 +245,11 @@ def same_layout(dY, X):
     """dY, reshaped to X's shape, in a new array laid out in memory as X is (NumPy and CuPy's
     ``empty_like`` keep the order of X's strides): the activation before a reshape then
     multiplies two arrays that run in the same order, several times faster than across."""
+    from tinyvae.core import kernels_numba  # here: Numba loads on first use only
+
     out = array_module(dY).empty_like(X)
-    out[...] = dY.reshape(X.shape)
+    if not kernels_numba.copy_batch_first(dY, out):  # with Numba, for (B, C, H, W) -> (B, n)
+        out[...] = dY.reshape(X.shape)
     return out
 
 

@@ -85,12 +85,22 @@ class ReLU:
         self.inplace = inplace  # overwrite X and dY (see the module docstring)
 
     def forward(self, X):
-        self.Y = array_module(X).maximum(X, 0, out=X if self.inplace else None)
+        from tinyvae.core import kernels_numba  # here: Numba loads on first use only
+
+        xp = array_module(X)
+        self.Y = X if self.inplace else xp.empty_like(X)
+        if not kernels_numba.relu_forward(X, self.Y):  # with Numba: one compiled pass
+            xp.maximum(X, 0, out=self.Y)
         return self.Y
 
     def backward(self, dY):
+        from tinyvae.core import kernels_numba
+
         xp = array_module(dY)
-        return xp.multiply(dY, self.Y > 0, out=dY if self.inplace else None)
+        dX = dY if self.inplace else xp.empty_like(dY)
+        if not kernels_numba.relu_backward(dY, self.Y, dX):  # the same bits, in one pass
+            xp.multiply(dY, self.Y > 0, out=dX)
+        return dX
 
 
 class LeakyReLU:
