@@ -1,5 +1,6 @@
 r"""Compiled CPU loops, for the places where NumPy's one-operation-at-a-time costs most:
-Adam's update, and the convolution's im2col and col2im (at the end of this file).
+Adam's update, the convolution's im2col and col2im, and the ReLU's passes and one
+transposing copy (at the end of this file).
 
 NumPy runs every operation as its own loop over the array. Adam's update
 (``kernels.adam_numpy``) is a dozen such loops over all 650,000 parameters of the default
@@ -13,10 +14,11 @@ threads spinning for a while, so a second set of threads started here would figh
 for the cores; measured on 2 cores, that made the whole epoch more than twice as slow
 (``benchmarks/README.md``).
 
-Numba is optional (``pip install "tinyvae[fast]"``). ``kernels.adam_update`` and
-``conv.im2col``/``conv.col2im`` use this module when Numba can be imported, and their NumPy
-code otherwise, or when the environment variable ``TINYVAE_KERNELS=numpy`` is set;
-``tests/test_perf_paths.py`` checks that both give the same bits. Without Numba this module
+Numba is optional (``pip install "tinyvae[fast]"``). ``kernels.adam_update``,
+``conv.im2col``/``conv.col2im``, ``layers.ReLU`` and ``conv.same_layout`` use this module
+when Numba can be imported, and their NumPy code otherwise, or when the environment
+variable ``TINYVAE_KERNELS=numpy`` is set; ``tests/test_perf_paths.py`` checks that both
+give the same bits. Without Numba this module
 still imports, its loops stay plain Python, and :func:`available` says not to use them.
 
 The first call in a process compiles each loop, or reads it back from the disk cache that
