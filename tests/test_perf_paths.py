@@ -211,8 +211,8 @@ def test_a_training_step_reads_no_value_back():
 
 
 def numpy_passes(monkeypatch):
-    """Within the returned context every compiled loop is off: conv.py's im2col and col2im,
-    the ReLU's passes and the transposing copy run their NumPy code."""
+    """Turn every compiled loop off for the context ``monkeypatch`` patches (through
+    ``TINYVAE_KERNELS=numpy``): conv.py's im2col and col2im run their NumPy passes."""
     monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
 
 
@@ -237,6 +237,7 @@ def test_compiled_im2col_and_col2im_give_the_numpy_bits(geometry, batch_innermos
     X = rng.standard_normal((C, H, W, B)).astype("float32").transpose(3, 0, 1, 2)
     if not batch_innermost:
         X = np.ascontiguousarray(X)  # the usual layout: im2col keeps to NumPy for it
+    assert (conv.compiled_conv_loop("im2col", X) is not None) == (batch_innermost or B == 1)
     cols = conv.im2col(X, k, s, p)
     G = rng.standard_normal(cols.shape).astype("float32")  # a gradient for col2im
     compiled = cols, conv.col2im(G, X.shape, k, s, p)
@@ -283,63 +284,3 @@ def test_without_numba_the_conv_layers_keep_to_numpy(monkeypatch):
     monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
     assert conv.compiled_conv_loop("col2im", X) is None
 
-
-# The ReLU's layouts: the MLP's (B, n), the conv layers' batch-innermost view, and two that
-# the compiled loops must leave to NumPy (a slice, and Y and dY laid out differently).
-def relu_arrays(layout, rng):
-    values = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 2.5, -3.0])
-    X = rng.choice(values, size=(6, 3, 4, 5)).astype("float32")
-    dY = rng.choice(values, size=(6, 3, 4, 5)).astype("float32")
-    if layout == "batch innermost":
-        X, dY = (np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
-                 for a in (X, dY))  # fmt: skip
-    elif layout == "slice":
-        X, dY = X[:, :2], dY[:, :2]
-    elif layout == "mixed":
-        dY = np.ascontiguousarray(dY.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
-    return X, dY
-
-
-@needs_numba
-@pytest.mark.parametrize("layout", ["usual", "batch innermost", "slice", "mixed"])
-@pytest.mark.parametrize("inplace", [False, True])
-def test_the_compiled_relu_gives_the_numpy_bits(layout, inplace, monkeypatch):
-    """NaN of both signs, +-inf, +-0 and subnormals, forward and backward."""
-    from tinyvae.core import kernels_numba
-
-    results = []
-    for plain in (False, True):
-        X, dY = relu_arrays(layout, np.random.default_rng(5))
-        with monkeypatch.context() as patch:
-            if plain:
-                numpy_passes(patch)
-            relu = ACTIVATIONS["relu"](inplace=inplace)
-            with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as it should be
-                results.append((relu.forward(X), relu.backward(dY)))
-            # did the loop under test run? on one block each, laid out alike: yes
-            ran = kernels_numba.relu_backward(dY, relu.Y, np.empty_like(dY))
-        assert ran == (not plain and layout in ("usual", "batch innermost"))
-    for fast, slow in zip(*results):
-        same_bits(fast, slow)
-
-
-@needs_numba
-@pytest.mark.parametrize("shape", [(5, 3, 4, 2), (1, 7, 1, 1), (33, 2, 17, 3), (128, 64, 7, 7)])
-def test_the_compiled_transposing_copy_gives_the_numpy_bits(shape, monkeypatch):
-    """conv.same_layout's one compiled case, (B, C, H, W) batch innermost -> (B, n), on sizes
-    that are and are not multiples of the loop's 32 x 32 tiles; other layouts keep to NumPy."""
-    from tinyvae.core import kernels_numba
-
-    B, n = shape[0], int(np.prod(shape[1:]))
-    memory = np.random.default_rng(6).standard_normal((*shape[1:], B)).astype("float32")
-    dY = memory.transpose(3, 0, 1, 2)  # (B, C, H, W), the batch innermost
-    X = np.zeros((B, n), "float32")  # the layer input whose layout the gradient takes
-    fast = conv.same_layout(dY, X)
-    with monkeypatch.context() as patch:
-        numpy_passes(patch)
-        slow = conv.same_layout(dY, X)
-    same_bits(fast, slow)
-    assert kernels_numba.copy_batch_first(dY, np.empty((B, n), "float32"))
-    if B > 1:  # with one image both layouts are one
-        assert not kernels_numba.copy_batch_first(np.ascontiguousarray(dY), X)
-    assert not kernels_numba.copy_batch_first(dY, np.empty((B, n), "float64"))

@@ -1,6 +1,5 @@
 r"""Compiled CPU loops, for the places where NumPy's one-operation-at-a-time costs most:
-Adam's update, the convolution's im2col and col2im, and the ReLU's passes and one
-transposing copy (at the end of this file).
+Adam's update, and the convolution's im2col and col2im (at the end of this file).
 
 NumPy runs every operation as its own loop over the array. Adam's update
 (``kernels.adam_numpy``) is a dozen such loops over all 650,000 parameters of the default
@@ -14,11 +13,10 @@ threads spinning for a while, so a second set of threads started here would figh
 for the cores; measured on 2 cores, that made the whole epoch more than twice as slow
 (``benchmarks/README.md``).
 
-Numba is optional (``pip install "tinyvae[fast]"``). ``kernels.adam_update``,
-``conv.im2col``/``conv.col2im``, ``layers.ReLU`` and ``conv.same_layout`` use this module
-when Numba can be imported, and their NumPy code otherwise, or when the environment
-variable ``TINYVAE_KERNELS=numpy`` is set; ``tests/test_perf_paths.py`` checks that both
-give the same bits. Without Numba this module
+Numba is optional (``pip install "tinyvae[fast]"``). ``kernels.adam_update`` and
+``conv.im2col``/``conv.col2im`` use this module when Numba can be imported, and their NumPy
+code otherwise, or when the environment variable ``TINYVAE_KERNELS=numpy`` is set;
+``tests/test_perf_paths.py`` checks that both give the same bits. Without Numba this module
 still imports, its loops stay plain Python, and :func:`available` says not to use them.
 
 The first call in a process compiles each loop, or reads it back from the disk cache that
@@ -133,85 +131,3 @@ def col2im(cols, k, s, p, out):
                             continue
                         for b in range(B):
                             out[c, y, x, b] += cols[u, v, c, i, j, b]
-
-
-# --- the ReLU's passes (``layers.ReLU``) and one transposing copy (``conv.same_layout``) ---
-# NumPy's ReLU backward, ``dy * (y > 0)``, is two passes and a temporary array of booleans
-# that the product converts to floats; its ``maximum(x, 0)`` is one pass, but a slow one.
-# The loops below are one pass each, with NumPy's bits: NaN stays NaN, max(-0, 0) is +0, and
-# a gradient is multiplied by 1 (which leaves it as it is) or by 0 (which gives +-0, or NaN
-# for an infinite one). They run on the arrays' memory as flat vectors (:func:`flat_views`).
-
-
-def flat_views(*arrays):
-    """The arrays' memory as 1-D views that list the elements in one order, when the loops
-    are available and every array is a NumPy array of the same shape, dtype and strides,
-    one block in memory (in any axis order); else None."""
-    first = arrays[0]
-    alike = all(isinstance(a, np.ndarray) and (a.shape, a.dtype, a.strides) ==
-                (first.shape, first.dtype, first.strides) for a in arrays)  # fmt: skip
-    if not (available() and alike):
-        return None
-    by_stride = sorted(range(first.ndim), key=lambda axis: -first.strides[axis])
-    blocks = [a.transpose(by_stride) for a in arrays]  # the axes in memory order
-    return [b.reshape(-1) for b in blocks] if blocks[0].flags.c_contiguous else None
-
-
-def relu_forward(x, y) -> bool:
-    """y = max(x, 0) (``y`` may be ``x``) by the compiled loop; False, and nothing done,
-    when it cannot run (see :func:`flat_views`)."""
-    views = flat_views(x, y)
-    if views is not None:
-        _relu_forward(views[0], x.dtype.type(0), views[1])
-    return views is not None
-
-
-def relu_backward(dy, y, dx) -> bool:
-    """dx = dy * (y > 0) (``dx`` may be ``dy``) by the compiled loop; False, and nothing
-    done, when it cannot run (see :func:`flat_views`)."""
-    views = flat_views(dy, y, dx)
-    if views is not None:
-        _relu_backward(views[0], views[1], dy.dtype.type(0), views[2])
-    return views is not None
-
-
-@compiled
-def _relu_forward(x, zero, y):
-    for i in range(x.size):
-        xi = x[i]
-        y[i] = xi if xi > 0 or xi != xi else zero  # xi != xi: NaN
-
-
-@compiled
-def _relu_backward(dy, y, zero, dx):
-    for i in range(dy.size):
-        dx[i] = dy[i] if y[i] > 0 else dy[i] * zero
-
-
-def copy_batch_first(src, out) -> bool:
-    """out (B, n), one (B, n) block, = src (B, ...) reshaped, when src is one block with the
-    batch innermost, (..., B) in memory, as the conv layers keep their images: a transpose
-    of an (n, B) matrix, by the compiled loop. False, and nothing done, when it cannot run."""
-    if not (available() and isinstance(src, np.ndarray) and isinstance(out, np.ndarray)
-            and src.ndim > 1 and src.size > 0):  # fmt: skip
-        return False
-    memory = src.transpose(*range(1, src.ndim), 0)  # (..., B): src's memory order
-    if not (memory.flags.c_contiguous and out.flags.c_contiguous and out.ndim == 2
-            and out.shape == (len(src), src.size // len(src))
-            and out.dtype == src.dtype):  # fmt: skip
-        return False
-    _transpose(memory.reshape(-1, len(src)), out)
-    return True
-
-
-@compiled
-def _transpose(a, out):
-    """out (m, n) = a (n, m) transposed, in 32 x 32 tiles: the rows of a tile that are read
-    and the ones that are written both stay in the cache, where an element-by-element
-    transpose would fetch a cache line for every number it writes."""
-    n, m = a.shape
-    for i0 in range(0, n, 32):
-        for j0 in range(0, m, 32):
-            for i in range(i0, min(i0 + 32, n)):
-                for j in range(j0, min(j0 + 32, m)):
-                    out[j, i] = a[i, j]

@@ -76,10 +76,7 @@ class Linear:
 
 
 class ReLU:
-    r""":math:`y = \max(x, 0)`, so :math:`\partial y / \partial x = [x > 0]`.
-
-    With Numba, each direction is one compiled pass (``kernels_numba.relu_forward`` and
-    ``relu_backward``) instead of NumPy's one and two, with the same bits."""
+    r""":math:`y = \max(x, 0)`, so :math:`\partial y / \partial x = [x > 0]`."""
 
     params: dict = {}
     grads: dict = {}
@@ -88,22 +85,12 @@ class ReLU:
         self.inplace = inplace  # overwrite X and dY (see the module docstring)
 
     def forward(self, X):
-        from tinyvae.core import kernels_numba  # here: Numba loads on first use only
-
-        xp = array_module(X)
-        self.Y = X if self.inplace else xp.empty_like(X)
-        if not kernels_numba.relu_forward(X, self.Y):  # with Numba: one compiled pass
-            xp.maximum(X, 0, out=self.Y)
+        self.Y = array_module(X).maximum(X, 0, out=X if self.inplace else None)
         return self.Y
 
     def backward(self, dY):
-        from tinyvae.core import kernels_numba
-
         xp = array_module(dY)
-        dX = dY if self.inplace else xp.empty_like(dY)
-        if not kernels_numba.relu_backward(dY, self.Y, dX):  # the same bits, in one pass
-            xp.multiply(dY, self.Y > 0, out=dX)
-        return dX
+        return xp.multiply(dY, self.Y > 0, out=dY if self.inplace else None)
 
 
 class LeakyReLU:
