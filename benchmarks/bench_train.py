@@ -307,9 +307,10 @@ def worker_main(args):
         elif args.worker in ("tinyvae", "tinyvae-np"):
             x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
             # The test set too, as tinyvae.train loads it and the torch contestant does (see
-            # there): freeing the loader's temporaries raises glibc's malloc thresholds, so
-            # a step's arrays come from the heap; loading the training set alone costs the
-            # conv recipe ~290,000 page faults an epoch here (~600 a step), each a page to zero.
+            # there), and kept, unused, on purpose: freeing the loader's temporaries raises
+            # glibc's malloc thresholds, so a step's arrays come from the heap; loading the
+            # training set alone cost the conv recipe ~290,000 page faults an epoch here
+            # (~600 a step, each a fresh page of zeros; benchmarks/README.md).
             test_images = load_test_images(args.data_dir, args.synthetic, args.seed)  # noqa: F841
             compiled = args.worker == "tinyvae"
             run_epoch, sync, memory = tinyvae_contestant(
