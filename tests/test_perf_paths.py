@@ -283,4 +283,3 @@ def test_without_numba_the_conv_layers_keep_to_numpy(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
     assert conv.compiled_conv_loop("col2im", X) is None
-
