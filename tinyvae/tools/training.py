@@ -40,7 +40,8 @@ PARTS = ("objective", "recon", "kl", "images")  # what an epoch sums, image-weig
 def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image_shape=None):
     """The VAE that ``config`` describes, for images of ``input_dim`` pixels, (H, W) =
     ``image_shape`` (default: square; the conv recipe needs it), on ``backend`` (a Backend
-    already built, or by default the one ``config.backend`` names)."""
+    already built, whose dtype the model takes, or by default the one ``config.backend``
+    names, in float32)."""
     arch = config.arch
     if arch == "conv":
         image_shape = image_shape or (math.isqrt(input_dim),) * 2
@@ -60,6 +61,7 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
         likelihood=config.likelihood,
         activation=config.activation,
         backend=config.backend if backend is None else backend,
+        dtype="float32" if backend is None else backend.dtype,
         seed=config.seed,
         num_classes=num_classes if config.conditional else 0,
         gaussian_logvar=config.gaussian_logvar,
