@@ -423,7 +423,7 @@ def test_the_usage_guide_covers_every_flag():
     import re
     from pathlib import Path
 
-    from tinyvae.tools.cli import build_parser
+    from tinyvae.tools.flags import build_parser
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
     flags = [o for o in build_parser()._option_string_actions if o.startswith("--")]

@@ -7,7 +7,6 @@ import pytest
 
 from tinyvae.errors import Diverged, UserError
 from tinyvae.tools import checkpoint
-from tinyvae.tools.cli import build_parser, parse_args
 from tinyvae.tools.config import TrainConfig, check, parse_hidden
 from tinyvae.tools.data import Batches, corrupt, load
 from tinyvae.tools.evaluation import (
@@ -16,6 +15,7 @@ from tinyvae.tools.evaluation import (
     posterior_means,
     prepare_test_set,
 )
+from tinyvae.tools.flags import build_parser, parse_args
 from tinyvae.tools.training import beta_at, make_model, make_optimizer, train_epoch
 
 

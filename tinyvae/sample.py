@@ -19,7 +19,8 @@ import numpy as np
 
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
-from tinyvae.tools.cli import Parser, add_backend_flag, nonnegative_int, positive_int, run
+from tinyvae.tools.cli import run
+from tinyvae.tools.flags import MAX_IMAGES, Parser, add_backend_flag, bounded_int, nonnegative_int
 from tinyvae.tools.run_folder import image_shape
 
 EXAMPLES = """examples:
@@ -38,7 +39,12 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="run folder (or .npz file)")
-    parser.add_argument("--n", type=positive_int, default=64, help="images (default: 64)")
+    parser.add_argument(
+        "--n",
+        type=bounded_int(1, MAX_IMAGES),
+        default=64,
+        help=f"images, at most {MAX_IMAGES:,} (default: 64)",
+    )
     parser.add_argument(
         "--out", metavar="FILE.png", help="picture to write (default: DIR/samples.png)"
     )
@@ -47,7 +53,9 @@ def build_parser() -> Parser:
         metavar="K|all",
         help="conditional runs: draw class K, or 'all' for one row of --n per class",
     )
-    parser.add_argument("--ncols", type=positive_int, help="images per row (default: about √n)")
+    parser.add_argument(
+        "--ncols", type=bounded_int(1, MAX_IMAGES), help="images per row (default: about √n)"
+    )
     parser.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seeds the draws (default: 0)"
     )
@@ -96,11 +104,17 @@ def main(argv=None) -> int:
     model = checkpoint.build_model(ckpt, args.backend)
     labels, per_row = labels_for(args.label, args.n, model.num_classes)
     count = args.n if labels is None else len(labels)
+    if count > MAX_IMAGES:  # --label all: --n of each class
+        raise UserError(
+            f"--label all with --n {args.n} asks for {count:,} images ({model.num_classes} "
+            f"classes), more than the {MAX_IMAGES:,} a picture may hold: give --n "
+            f"{MAX_IMAGES // model.num_classes} or less"
+        )
     z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim))  # (n, L)
     images = model.backend.to_host(model.decode(model.backend.asarray(z), labels))  # (n, D)
 
     shape = image_shape(ckpt, model.input_dim)
-    ncols = args.ncols or per_row or math.ceil(math.sqrt(count))
+    ncols = min(args.ncols or per_row or math.ceil(math.sqrt(count)), count)
     what = (
         ""
         if labels is None

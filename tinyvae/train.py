@@ -37,8 +37,14 @@ import numpy as np
 from tinyvae.core.backend import get_backend
 from tinyvae.tools import checkpoint
 from tinyvae.tools.checkpoint import describe
-from tinyvae.tools.cli import INTERRUPTED, ctrl_c_stops_gently, given_args, run
-from tinyvae.tools.config import TrainConfig, check, check_batch_size, to_dict
+from tinyvae.tools.cli import INTERRUPTED, ctrl_c_stops_gently, run
+from tinyvae.tools.config import (
+    TrainConfig,
+    check,
+    check_arch_flags,
+    check_batch_size,
+    to_dict,
+)
 from tinyvae.tools.data import Batches, load, seed_for
 from tinyvae.tools.evaluation import (
     active_units,
@@ -48,6 +54,7 @@ from tinyvae.tools.evaluation import (
     prepare_test_set,
 )
 from tinyvae.tools.files import atomic_write
+from tinyvae.tools.flags import given_args
 from tinyvae.tools.run_folder import (
     already_trained,
     claimed,
@@ -90,6 +97,7 @@ def main(argv=None) -> int:
                     f"nothing to do: give --epochs N above {config.epochs} to train further"
                 )
                 return 0
+        check_arch_flags(config, given)
         return train(config, folder, saved, given)
 
 
@@ -98,6 +106,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
     ``given``: the flags the command line gave (a --batch-size larger than the data is
     refused; the default 128 on a smaller data set makes one batch of all of it)."""
     backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
+    from tinyvae.tools import plots  # matplotlib (slow to import) and its settings, checked early
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
     if saved is None and "batch_size" in given:
         data = f"--data-dir {config.data_dir}" if config.data_dir else dataset.name
@@ -153,8 +162,6 @@ def train(config, folder: Path, saved=None, given=()) -> int:
 
     z, z_labels = prior_draws(model, config.seed)
 
-    from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
-
     def pictures(epoch, history):
         shape = dataset.image_shape
         plots.save_epoch_pictures(folder, model, epoch, z, z_labels, test_x, test_y, shape, history)
@@ -182,12 +189,11 @@ def train(config, folder: Path, saved=None, given=()) -> int:
                 on_checkpoint=mid_epoch,
             )
             where = f"in epoch {epoch} by step {result['steps']}"
-            if not result["finished"]:  # Ctrl-C: save this exact point of the epoch
+            if not result["finished"]:  # Ctrl-C or SIGTERM: save this exact point of the epoch
                 state = state | {"step": result["steps"], "sums": result["sums"]}
                 save(state, where)
-                return stopped(
-                    folder, f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
-                )
+                steps = f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
+                return stopped(folder, steps, stop())
             check_parameters(model, config, where)
             record = finish_epoch(model, config, epoch, result, test_x, test_y) | {
                 "threads": threads
@@ -203,7 +209,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
             state = {"epoch": epoch, "step": 0, "sums": None, "history": history}
             save(state, where)
             if stop():
-                return stopped(folder, f"after epoch {epoch}")
+                return stopped(folder, f"after epoch {epoch}", stop())
     print(f"done: pictures, metrics and checkpoint in {folder}")
     return 0
 
@@ -236,13 +242,14 @@ def pictures_every(config) -> int:
     return config.pictures_every or -(-config.epochs // 10)  # ceil(epochs / 10)
 
 
-def stopped(folder, where: str) -> int:
+def stopped(folder, where: str, status: int = INTERRUPTED) -> int:
+    """Say where a run stopped (Ctrl-C: status 130; SIGTERM: 143) and how to continue it."""
     print(
         f"stopped {where}; checkpoint saved. Continue with: python -m tinyvae.train "
         f"--out {folder} --resume",
         file=sys.stderr,
     )
-    return INTERRUPTED
+    return status
 
 
 def log_line(r: dict, config, latent_dim: int) -> str:

@@ -1,7 +1,7 @@
 """The training recipe: one commented dataclass, every field one command-line flag.
 
 Every field of :class:`TrainConfig` is one flag (``latent_dim`` is ``--latent-dim``) and its
-help text is the comment beside it (``tinyvae/tools/cli.py`` builds the parser from them).
+help text is the comment beside it (``tinyvae/tools/flags.py`` builds the parser from them).
 The defaults are the PyTorch VAE example's recipe, so results compare directly: MNIST,
 784-400-20-400-784, ReLU, a Bernoulli decoder on grey levels, Adam with lr 1e-3, batch 128,
 10 epochs, seed 1.
@@ -204,6 +204,18 @@ def check(config: TrainConfig) -> TrainConfig:
     if config.resume and not config.out:
         raise UserError("--resume needs --out DIR, the run folder to continue")
     return config
+
+
+def check_arch_flags(config: TrainConfig, given) -> None:
+    """``--channels`` shapes only a conv model and ``--hidden`` only an MLP: given for the
+    other architecture, either would be ignored yet recorded, so it is refused."""
+    for name, arch in (("channels", "conv"), ("hidden", "mlp")):
+        if name in given and config.arch != arch:
+            other = "hidden" if name == "channels" else "channels"
+            raise UserError(
+                f"--{name} applies only to --arch {arch}, and this run is --arch {config.arch}: "
+                f"leave --{name} out (its layer sizes are --{other}), or add --arch {arch}"
+            )
 
 
 def check_batch_size(config: TrainConfig, images: int, data: str) -> None:

@@ -27,8 +27,9 @@ import numpy as np
 
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
-from tinyvae.tools.cli import Parser, nonnegative_int, run
+from tinyvae.tools.cli import run
 from tinyvae.tools.files import atomic_write
+from tinyvae.tools.flags import Parser, nonnegative_int
 from tinyvae.tools.run_folder import image_shape
 
 FORMAT, VERSION = "tinyvae-decoder", 1
@@ -53,6 +54,12 @@ def decoder_to_dict(model, image_shape, codes=None, labels=None) -> dict:
         raise UserError(
             "this run is conditional: its decoder also needs a label, which the export "
             "does not hold; export a run trained without --conditional"
+        )
+    if model.config.get("arch", "mlp") != "mlp":
+        raise UserError(
+            f"this run is convolutional (--arch {model.config['arch']}): the export holds "
+            "linear layers only (h = h @ W + b), which cannot decode it; export a run trained "
+            "with --arch mlp"
         )
     H, W = (int(n) for n in image_shape)
     if H * W != model.input_dim:

@@ -26,15 +26,15 @@ os.umask(UMASK)  # ... and put it back
 def atomic_write(path, write, mode="wb") -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``.
 
-    ``path`` must be a regular file or not exist yet (a symbolic link is followed): renaming
-    over a folder, a device such as /dev/full or a pipe would replace it.
+    ``path`` must be a regular file or not exist yet. Renaming over a folder, a device such
+    as /dev/full or a pipe would replace it; writing through a symbolic link would change
+    the file it points to, which may belong to another run: all are refused.
 
     An OSError while writing (a full disk, a folder we may not write in) becomes a one-line
     UserError; any other exception that ``write`` raises (it may refuse what it wrote, as a
     download with the wrong checksum does) removes the temporary file and goes on up."""
     path = Path(path)
-    if path.is_symlink():  # write the file the link points to, and keep the link
-        path = Path(os.path.realpath(path))
+    refuse_link(path)
     if path.exists() and not path.is_file():  # never rename over a folder, device or pipe
         kind = "a folder" if path.is_dir() else "not a regular file"
         raise UserError(f"cannot write {path}: it is {kind}; choose another name")
@@ -63,6 +63,19 @@ def atomic_write(path, write, mode="wb") -> None:
                 "space and the folder is writable"
             ) from None
         raise
+
+
+def refuse_link(path) -> None:
+    """A UserError when ``path`` is a symbolic link: a tool never writes into the file a link
+    points to (it may be another run's checkpoint), nor replaces the link with a file."""
+    path = Path(path)
+    if path.is_symlink():
+        target = os.readlink(path)
+        raise UserError(
+            f"will not write {path}: it is a symbolic link to {target}, and writing through it "
+            "would change that file; remove the link (or replace it with a copy of the file) "
+            "and run again"
+        )
 
 
 def remove_stale_temporaries(path) -> None:

@@ -14,13 +14,22 @@ The last two functions draw what ``tinyvae.train`` writes into a run folder.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from tinyvae.errors import UserError
+
+try:
+    from matplotlib.figure import Figure
+except ValueError as error:  # matplotlib checks its settings on import: MPLBACKEND=bogus
+    raise UserError(
+        f"matplotlib cannot start ({str(error).split(';')[0]}): check MPLBACKEND "
+        f"(now {os.environ.get('MPLBACKEND')!r}) and matplotlibrc; the pictures need no "
+        "display, so unset MPLBACKEND or set it to agg"
+    ) from None
 from tinyvae.tools.files import atomic_write
 
 

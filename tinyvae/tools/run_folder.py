@@ -32,9 +32,11 @@ from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import CheckpointError, UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.config import TrainConfig, check, flag, from_dict
-from tinyvae.tools.files import atomic_write
+from tinyvae.tools.files import atomic_write, refuse_link
 from tinyvae.tools.training import PARTS
 
+#: the files a training writes into its run folder (pictures aside)
+RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl")
 #: flags that may change when a run is resumed; the rest of the recipe is fixed
 RESUMABLE = (
     "epochs",
@@ -81,8 +83,9 @@ def load_run(folder, backend="numpy") -> Run:
 
 
 def image_shape(ckpt, input_dim: int) -> tuple:
-    """(H, W) as the run recorded it, else the square that fits ``input_dim`` pixels."""
-    shape = ckpt.state.get("image_shape")
+    """(H, W): the conv model's own, else as the run recorded it, else the square that fits
+    ``input_dim`` pixels (a checkpoint saved without a training state records none)."""
+    shape = ckpt.meta["model"].get("image_shape") or ckpt.state.get("image_shape")
     if shape:
         return tuple(shape)
     side = math.isqrt(input_dim)
@@ -101,6 +104,13 @@ def default_folder(config) -> Path:
 def new_folder(folder: Path) -> list:
     """Create the run folder (and its parents); return the folders it made, deepest last."""
     made = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
+    for path in made:
+        if path.is_symlink():  # mkdir would say "File exists"
+            raise UserError(
+                f"cannot create the run folder {folder}: {path} is a symbolic link to "
+                f"{os.readlink(path)}, which does not exist; remove the link or choose "
+                "another --out"
+            )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -122,6 +132,8 @@ def claimed(folder: Path, new: bool):
     if not new and not (folder / "checkpoint.npz").exists():
         raise nothing_to_resume(folder)
     made = new_folder(folder) if new else []
+    for name in RUN_FILES:  # checked before any work is done: see files.refuse_link
+        refuse_link(folder / name)
     lock = _lock(folder)
     try:
         if new and (folder / "checkpoint.npz").exists():
