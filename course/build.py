@@ -22,19 +22,25 @@ none. In each instructor notebook:
 Everything else is the lesson unchanged, so the students' notebooks that nbgrader generates
 are the lessons themselves (``tests/test_course.py`` checks that). docs/teaching.md has the
 whole workflow. This script needs only nbformat; nbgrader is needed for the next steps.
+Every mistake (a lesson that does not exist, a course folder that is a file, a damaged
+notebook) ends it with one line, ``error: ...``, and exit status 2, as tinyvae's own tools
+do; no file is written through a symbolic link.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 import nbformat
+
+from tinyvae.errors import UserError
+from tinyvae.tools.cli import run
+from tinyvae.tools.files import atomic_write
+from tinyvae.tools.flags import Parser
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
@@ -59,11 +65,42 @@ c.Execute.timeout = 600  # seconds per cell: a lesson in full mode trains for mi
 
 
 def lesson_paths(selection=()):
-    """lessons/NN_*.ipynb, all or those whose number or name is in ``selection``."""
+    """lessons/NN_*.ipynb, all or those whose number or name is in ``selection``; a
+    UserError names any entry of ``selection`` that matches no lesson."""
     paths = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+    selection = tuple(s.zfill(2) if s.isdigit() else s for s in selection)  # 3 is 03
+    unknown = [s for s in selection if not any(s in (p.stem[:2], p.stem) for p in paths)]
+    if unknown:
+        raise UserError(
+            f"no lesson {' or '.join(map(repr, unknown))}: give lesson numbers (01 to "
+            f"{paths[-1].stem[:2] if paths else '?'}) or names such as {paths[0].stem if paths else '?'}, "
+            "or none for every lesson"
+        )
     if selection:
         paths = [p for p in paths if p.stem[:2] in selection or p.stem in selection]
     return paths
+
+
+def read_notebook(path):
+    """A notebook file, or a UserError that names it (cut off, not JSON, not a notebook)."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (OSError, UnicodeDecodeError) as error:
+        why = getattr(error, "strerror", None) or type(error).__name__
+        raise UserError(f"{path}: cannot be read ({why})") from None
+    except Exception as error:  # nbformat's NotJSONError, ValidationError, KeyError ...
+        detail = str(error).splitlines()[0][:120] if str(error).strip() else "no detail"
+        raise UserError(
+            f"{path}: not a readable notebook ({type(error).__name__}: {detail}); restore it "
+            "(git checkout, or a saved copy) and run again"
+        ) from None
+
+
+def write_file(path, data) -> None:
+    """Write ``data`` (bytes or a notebook) to ``path`` atomically; never through a link."""
+    if not isinstance(data, bytes):
+        data = nbformat.writes(data).encode()
+    atomic_write(path, lambda f: f.write(data))
 
 
 def split_exercise_cells(nb):
@@ -154,7 +191,7 @@ def stub_owners(source):
 
 def instructor_notebook(lesson, solutions):
     """The lesson in nbgrader's markup, with the bodies from ``solutions`` filled in."""
-    nb = split_exercise_cells(nbformat.read(lesson, as_version=4))
+    nb = split_exercise_cells(read_notebook(lesson))
     bodies = solution_bodies(solutions)
     imports = solution_imports(solutions)
     lesson_code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -168,7 +205,7 @@ def instructor_notebook(lesson, solutions):
             lines = cell.source.split("\n")
             for index, name in reversed(owners):
                 if name not in bodies:
-                    raise SystemExit(f"{solutions.name} has no solution for {name} ({lesson.name})")
+                    raise UserError(f"{solutions.name} has no solution for {name} ({lesson.name})")
                 indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
                 body = textwrap.indent(with_imports(bodies[name], imports, lesson_code), indent)
                 lines[index : index + 1] = [
@@ -188,9 +225,7 @@ def instructor_notebook(lesson, solutions):
             )
     unused = [name for name in bodies if name not in used and name != "check_all"]
     if unused:
-        raise SystemExit(
-            f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}"
-        )
+        raise UserError(f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}")
     return nb
 
 
@@ -207,30 +242,44 @@ def build(course_dir, selection=()):
     course_dir = Path(course_dir)
     paths = lesson_paths(selection)
     if not paths:
-        raise SystemExit(f"no lesson matches {' '.join(selection)}")
-    for lesson in paths:
+        raise UserError(f"no lesson found in {LESSONS}: run this script from a tinyvae checkout")
+    built = {}
+    for lesson in paths:  # every notebook is built before anything is written
         solutions = SOLUTIONS / f"{lesson.stem}.py"
         if not solutions.is_file():
-            raise SystemExit(f"{lesson.name} has no solutions file {solutions.relative_to(ROOT)}")
+            raise UserError(f"{lesson.name} has no solutions file {solutions.relative_to(ROOT)}")
+        built[lesson] = instructor_notebook(lesson, solutions)
+    for lesson, notebook in built.items():
         folder = course_dir / "source" / lesson.stem
-        folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(instructor_notebook(lesson, solutions), folder / lesson.name)
+        make_folder(folder)
+        write_file(folder / lesson.name, notebook)
         for helper in LESSONS.glob("*.py"):  # lesson_utils, grading and the checkers
-            shutil.copy2(helper, folder / helper.name)
+            write_file(folder / helper.name, helper.read_bytes())
         print(f"{folder / lesson.name}")
     config = course_dir / "nbgrader_config.py"
     if not config.exists():
-        config.write_text(CONFIG)
+        write_file(config, CONFIG.encode())
     return [course_dir / "source" / p.stem / p.name for p in paths]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot make the folder {folder} ({error.strerror or error}): give a --course-dir "
+            "that is a folder you can write to, or one that does not exist yet"
+        ) from None
+
+
+def main(argv=None) -> int:
+    parser = Parser(prog="python course/build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
     parser.add_argument("--course-dir", default="course-dir", help="nbgrader's course folder")
     args = parser.parse_args(argv)
     build(args.course_dir, tuple(args.lessons))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

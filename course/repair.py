@@ -17,17 +17,26 @@ For each ``submitted/<student>/<assignment>/<lesson>.ipynb`` it
 
 The original is kept as ``originals/<student>/<assignment>/<lesson>.ipynb`` (nbgrader does
 not look there); run again on a repaired notebook, it starts over from that copy.
+
+A submission that cannot be repaired (not a notebook, cut off, a symbolic link to another
+student's file) is named, left as it is, and the batch goes on; the run then ends with one
+line, ``error: ...``, and exit status 2. A course folder or assignment that does not exist
+is said at once, in one line.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import re
-import shutil
+import sys
 from pathlib import Path
 
-import nbformat
+from tinyvae.errors import UserError
+from tinyvae.tools.cli import run
+from tinyvae.tools.flags import Parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build import make_folder, read_notebook, write_file  # noqa: E402
 
 
 def _grade_id(cell):
@@ -78,37 +87,79 @@ def repair(submitted, release):
     return nb
 
 
+def release_notebooks(course_dir: Path, assignment: str) -> list:
+    """The released notebooks of ``assignment``, or a UserError that says what is missing."""
+    if not course_dir.is_dir():
+        raise UserError(
+            f"there is no course folder {course_dir}: give --course-dir, the folder that "
+            "holds nbgrader_config.py"
+        )
+    paths = sorted((course_dir / "release" / assignment).glob("*.ipynb"))
+    if not paths:
+        known = sorted(p.name for p in (course_dir / "release").glob("*") if p.is_dir())
+        raise UserError(
+            f"{course_dir / 'release'} has no assignment {assignment!r}: "
+            + (
+                f"choose one of {', '.join(known)}"
+                if known
+                else "run nbgrader generate_assignment first"
+            )
+        )
+    return [(path, read_notebook(path)) for path in paths]
+
+
+def repair_one(path: Path, backup: Path, release) -> None:
+    """Repair one submission in place, keeping its original as ``backup``; a UserError (and
+    nothing written) when it is not a notebook or is a link."""
+    if path.is_symlink():  # another student's file, or one outside the course
+        raise UserError(
+            f"{path} is a symbolic link to {path.readlink()}: will not write through it"
+        )
+    submitted = read_notebook(path)
+    if submitted.metadata.get("repaired_by") == "course/repair.py":
+        submitted = read_notebook(backup)  # run twice: start over
+    else:  # a new submission
+        make_folder(backup.parent)
+        write_file(backup, path.read_bytes())
+    repaired = repair(submitted, release)
+    repaired.metadata["repaired_by"] = "course/repair.py"
+    write_file(path, repaired)
+
+
 def repair_course(course_dir, assignment):
-    """Repair every submission of ``assignment`` in place (originals kept in originals/)."""
+    """Repair every submission of ``assignment`` in place (originals kept in originals/).
+    Returns the repaired paths; one that cannot be repaired is named and skipped, and a
+    UserError at the end counts them."""
     course_dir = Path(course_dir)
-    release_dir = course_dir / "release" / assignment
-    done = []
-    for release_path in sorted(release_dir.glob("*.ipynb")):
-        release = nbformat.read(release_path, as_version=4)
+    done, skipped = [], []
+    for release_path, release in release_notebooks(course_dir, assignment):
         for path in sorted((course_dir / "submitted").glob(f"*/{assignment}/{release_path.name}")):
-            student = path.parents[1].name
-            backup = course_dir / "originals" / student / assignment / path.name
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            submitted = nbformat.read(path, as_version=4)
-            if submitted.metadata.get("repaired_by") == "course/repair.py":
-                submitted = nbformat.read(backup, as_version=4)  # run twice: start over
-            else:  # a new submission
-                shutil.copy2(path, backup)
-            repaired = repair(submitted, release)
-            repaired.metadata["repaired_by"] = "course/repair.py"
-            nbformat.write(repaired, path)
+            backup = course_dir / "originals" / path.parents[1].name / assignment / path.name
+            try:
+                repair_one(path, backup, release)
+            except UserError as error:
+                skipped.append(path)
+                print(f"skipped {path}: {error}", flush=True)
+                continue
             done.append(path)
-            print(f"repaired {path}")
+            print(f"repaired {path}", flush=True)
+    if skipped:
+        raise UserError(
+            f"{len(skipped)} of {len(done) + len(skipped)} submissions could not be repaired "
+            f"and were left as they are (each is named above): {', '.join(map(str, skipped[:3]))}"
+            + (" ..." if len(skipped) > 3 else "")
+        )
     return done
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> int:
+    parser = Parser(prog="python course/repair.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment", help="the assignment (lesson) name, e.g. 11_capstone")
     parser.add_argument("--course-dir", default="course-dir", help="nbgrader's course folder")
     args = parser.parse_args(argv)
     repair_course(args.course_dir, args.assignment)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tinyvae.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "course"))
 import build  # noqa: E402
@@ -68,7 +70,7 @@ def test_instructor_notebooks_use_no_undefined_name(tmp_path):
 def test_a_solution_missing_from_the_solutions_file_is_named(tmp_path):
     solutions = tmp_path / "03_elbo.py"
     solutions.write_text("def toy_elbo(x, m, v, w, s):\n    return 0.0\n")
-    with pytest.raises(SystemExit, match="no solution for"):
+    with pytest.raises(UserError, match="no solution for"):
         build.instructor_notebook(ROOT / "lessons" / "03_elbo.ipynb", solutions)
 
 
