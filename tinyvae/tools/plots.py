@@ -59,7 +59,7 @@ def picture_format(path) -> str:
     return image_format
 
 
-def _save(fig, path, **options):
+def save_figure(fig, path, **options):
     """``fig.savefig(path, **options)``, written atomically; the format follows the suffix."""
     image_format = picture_format(path)
     atomic_write(path, lambda f: fig.savefig(f, format=image_format, **options))
@@ -84,7 +84,7 @@ def save_grid(path, images, shape, ncols=8, title=None, row_labels=None):
     for r, label in enumerate(row_labels or []):  # e.g. the class of each row
         y = 1 + r * (shape[0] + 1) + shape[0] / 2
         ax.text(-1, y, str(label), ha="right", va="center", fontsize=9)
-    _save(fig, path, bbox_inches="tight", pad_inches=0.05)  # "tight": keeps the row labels
+    save_figure(fig, path, bbox_inches="tight", pad_inches=0.05)  # "tight": keeps the row labels
     return fig
 
 
@@ -118,7 +118,7 @@ def save_loss_curves(path, history):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -158,7 +158,7 @@ def save_latent_scatter(path, mu, labels, title=None, class_names=()):
     ax.set_title(title or f"posterior means of the test images{which}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -178,7 +178,7 @@ def save_manifold(path, images, shape, values, title=None):
     ax.set_title(title or "the decoder's mean image at each point of a grid over the 2-D latent "
                  "space\n(standard-normal quantiles 0.05 to 0.95: where the prior puts its mass)",
                  fontsize=10)  # fmt: skip
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
