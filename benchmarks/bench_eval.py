@@ -27,14 +27,18 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_train import (  # noqa: E402
-    DATA_DIR,
-    ROOT,
+    checked_data_dir,
     load_images,
     load_train_images,
     reset_peak_rss,
     status_bytes,
     thread_env,
 )
+
+from tinyvae.errors import UserError  # noqa: E402  (bench_train put this checkout on the path)
+from tinyvae.evaluate import MAX_K  # noqa: E402
+from tinyvae.tools.cli import run  # noqa: E402
+from tinyvae.tools.flags import Parser, bounded_int, nonnegative_int  # noqa: E402
 
 
 def load_test_images(data_dir, synthetic, n, seed):
@@ -92,18 +96,24 @@ def worker(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, action="append", help="repeatable; default 1000")
-    parser.add_argument("--k", type=int, default=5000)
+    parser = Parser(prog="python benchmarks/bench_eval.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--images",
+        type=bounded_int(1, 10_000),
+        action="append",
+        help="test images, at most 10,000; repeatable; default 1000",
+    )
+    parser.add_argument("--k", type=bounded_int(1, MAX_K), default=5000)
     parser.add_argument("--backend", choices=["numpy", "cupy"], default="numpy")
-    parser.add_argument("--train-epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", default=DATA_DIR)
+    parser.add_argument("--train-epochs", type=bounded_int(0, 100), default=1)
+    parser.add_argument("--threads", type=bounded_int(1, 1024), default=2)
+    parser.add_argument("--seed", type=nonnegative_int, default=1)
+    parser.add_argument("--data-dir", help="Fashion-MNIST's gzip files")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.data_dir = checked_data_dir(args.data_dir)
     if args.worker:
         args.images = args.images[0]
         return worker(args)
@@ -119,8 +129,10 @@ def main(argv=None):
             command, env=thread_env(args.threads), capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            print(done.stderr, file=sys.stderr)
-            return done.returncode
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(
+                f"the measurement of {n} images failed (status {done.returncode}): {last}"
+            )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"load_before": load})
 
     print(
@@ -138,5 +150,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    sys.exit(main())
+    sys.exit(run(main))

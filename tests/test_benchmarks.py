@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinyvae.core.kernels import compiled_adam_loop
+from tinyvae.errors import UserError
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -64,5 +65,5 @@ def test_compare_runs_plots_and_summarises_run_folders(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "plain" in table and "19.000" in table and "18.000 (ep 13)" in table
-    with pytest.raises(SystemExit, match="metrics.jsonl not found"):
+    with pytest.raises(UserError, match="metrics.jsonl not found"):
         compare_runs.main([str(tmp_path)])

@@ -105,7 +105,9 @@ def nonnegative_int(text: str) -> int:
 
 def bounded_int(least: int, most: int):
     """An argparse type: a whole number from ``least`` to ``most``, as ``--n`` (1 to 10,000)."""
-    kind = "a positive integer" if least == 1 else f"an integer of at least {least}"
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        least, f"an integer of at least {least}"
+    )
     wanted = f"{kind}, at most {most:,}"
 
     def convert(text: str) -> int:
