@@ -23,7 +23,10 @@ does not rot). ``--stand-in`` runs the GPU parts on ``tests/fake_cupy.py`` inste
 rehearse this script on a CPU: its numbers mean nothing, and it is never a GPU run.
 
 Each part runs in its own process, under a time limit; a part that would start with too
-little of ``--budget`` left is skipped and says so. Nothing is installed: it runs with the
+little of ``--budget`` left is skipped and says so. The environment part always runs first,
+also when ``--parts`` leaves it out, since it decides whether there is a GPU; a budget
+smaller than what the chosen parts need to start, an unknown part or an ``--out`` that is
+not a folder ends the script with one line, ``error: ...``, and exit status 2. Nothing is installed: it runs with the
 Python it is started with, from the checkout (PYTHONPATH=.).
 
 Data: Fashion-MNIST's four ``.gz`` files, from ``--data FOLDER``, else ``.gpu-data/`` in the
@@ -51,6 +54,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's tinyvae
+from tinyvae.errors import UserError  # noqa: E402
+from tinyvae.tools import cli  # noqa: E402
+from tinyvae.tools.files import atomic_write, refuse_link  # noqa: E402
+from tinyvae.tools.flags import Parser  # noqa: E402
+
 HERE = ROOT / "benchmarks"
 TESTS = ROOT / "tests"
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -80,32 +89,79 @@ PARTS = {
 # --- the driver: runs each part in a process of its own ---------------------------------------
 
 
+def budget_seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds (``--budget``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds; got {text!r}")
+    return value
+
+
+def chosen_parts(text) -> list:
+    """``--parts`` -> the parts to run, in the script's order, the environment first."""
+    asked = list(PARTS) if text is None else [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in asked if p not in PARTS]
+    if unknown or not asked:
+        raise UserError(
+            f"unknown --parts {', '.join(unknown) or repr(text)}: choose from {', '.join(PARTS)}, "
+            "separated by commas"
+        )
+    return [name for name in PARTS if name in asked or name == "environment"]
+
+
+def check_budget(budget: float, wanted: list) -> None:
+    """A budget too small to start every chosen part is refused before anything runs."""
+    least = sum(PARTS[name].least for name in wanted)
+    if budget < least:
+        raise UserError(
+            f"--budget {budget:g} is less than the {least:.0f} s that {', '.join(wanted)} need "
+            f"to start: give --budget {least:.0f} or more, or fewer --parts"
+        )
+
+
+def out_folder(text: str) -> Path:
+    """``--out``: a folder (made if missing), whose report files are not links."""
+    out = Path(text).resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {text} is a file, not a folder: give a folder for the report")
+    try:
+        (out / "parts").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot make the folder {text} ({error.strerror or error}): choose another --out"
+        ) from None
+    for name in ("report.json", "gpu_check.log"):
+        refuse_link(out / name)
+    return out
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(prog="python benchmarks/gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, metavar="DIR", help="where the report goes")
     parser.add_argument("--data", metavar="FOLDER", help="Fashion-MNIST's four .gz files")
-    parser.add_argument("--budget", type=float, default=290, help="seconds in all (default 290)")
+    parser.add_argument(
+        "--budget", type=budget_seconds, default=290, help="seconds in all (default 290)"
+    )
     parser.add_argument("--parts", help="comma-separated parts to run (default: all)")
     parser.add_argument("--stand-in", action="store_true", help="rehearse on tests/fake_cupy.py")
     parser.add_argument("--quick", action="store_true", help="small sizes: a rehearsal only")
     parser.add_argument("--pytest-k", help="gpu_tests: only the tests matching this -k")
     parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch")
-    parser.add_argument("--part", help=argparse.SUPPRESS)  # a child: run this one part
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # a child: one part
     args = parser.parse_args(argv)
-    args.out = str(Path(args.out).resolve())  # the parts run from the checkout's root
     args.data = str(Path(args.data).resolve()) if args.data else None
-    out = Path(args.out)
     if args.part:
-        return child(args, out)
-    wanted = list(PARTS) if not args.parts else [p.strip() for p in args.parts.split(",")]
-    unknown = [p for p in wanted if p not in PARTS]
-    if unknown:
-        parser.error(f"unknown parts {', '.join(unknown)}: choose from {', '.join(PARTS)}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "parts").mkdir(exist_ok=True)
+        return child(args, Path(args.out))
+    wanted = chosen_parts(args.parts)
+    check_budget(args.budget, wanted)
+    out = out_folder(args.out)
+    args.out = str(out)  # the parts run from the checkout's root
     log = open(out / "gpu_check.log", "w", encoding="utf-8")
     start, deadline = time.time(), time.time() + args.budget
-    mode = "stand-in" if args.stand_in else "gpu"
+    mode = "stand-in" if args.stand_in else "not known: the environment part did not finish"
     report = {
         "command": " ".join(["python", "benchmarks/gpu_check.py", *(argv or sys.argv[1:])]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -116,8 +172,11 @@ def main(argv=None) -> int:
         "parts": {},
     }  # fmt: skip
     env = child_env(args, out)
-    say(log, f"gpu_check{' on the stand-in for CuPy' if args.stand_in else ''}: budget "
-             f"{args.budget:.0f} s, report in {out}")
+    say(
+        log,
+        f"gpu_check{' on the stand-in for CuPy' if args.stand_in else ''}: budget "
+        f"{args.budget:.0f} s, report in {out}",
+    )
     gpu_reason, conv_note = "the environment part did not run", ""
     for name in PARTS:
         part, left = PARTS[name], deadline - time.time()
@@ -135,14 +194,22 @@ def main(argv=None) -> int:
         report["parts"][name] = result
         if name == "environment":
             gpu_reason = result.get("cupy_unavailable_reason") or ""
-            conv_note = "" if result.get("conv_recipe") == "available" else result.get("conv_recipe")
+            conv_note = (
+                "" if result.get("conv_recipe") == "available" else result.get("conv_recipe")
+            )
             if not args.stand_in:
-                report["mode"] = "cpu: no usable GPU, the GPU parts skipped" if gpu_reason else "gpu"
+                report["mode"] = (
+                    "cpu: no usable GPU, the GPU parts skipped" if gpu_reason else "gpu"
+                )
             if result.get("status") != "passed":
                 gpu_reason = result.get("reason", "the environment part failed")
         report["seconds"] = round(time.time() - start, 1)
         write_json(out / "report.json", report)
         say(log, summary_line(name, result))
+    ran = [n for n, r in report["parts"].items() if PARTS[n].needs_gpu and r["status"] != "skipped"]
+    if report["mode"] == "gpu" and not ran:
+        report["mode"] = "gpu, but no GPU part ran: see each part's reason"
+        write_json(out / "report.json", report)
     failed = [n for n, r in report["parts"].items() if r["status"] == "failed"]
     say(log, f"done in {time.time() - start:.0f} s: " + (f"FAILED: {', '.join(failed)}" if failed
         else "no part failed") + f"; report: {out / 'report.json'}")  # fmt: skip
@@ -187,7 +254,11 @@ def run_part(name, args, out, env, log, seconds) -> dict:
     log.flush()
     elapsed = round(time.time() - start, 1)
     if status is None:
-        return {"status": "failed", "reason": f"timed out after {seconds:.0f} s", "seconds": elapsed}
+        return {
+            "status": "failed",
+            "reason": f"timed out after {seconds:.0f} s",
+            "seconds": elapsed,
+        }
     if not result_file.exists():
         return {"status": "failed", "reason": f"the part exited with status {status} and no "
                 "result (see the log)", "seconds": elapsed}  # fmt: skip
@@ -216,9 +287,8 @@ def say(log, text):
 
 
 def write_json(path, value):
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=2, default=str) + "\n")
-    os.replace(temporary, path)
+    text = json.dumps(value, indent=2, default=str) + "\n"
+    atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 # --- a child: one part -------------------------------------------------------------------------
@@ -264,7 +334,9 @@ def idx_folder(args, work: Path, n_train: int):
     folder, rng = work / "images", np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", max(n_train // 6, 100))):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), np.uint8))
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), np.uint8)
+        )
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
     return folder
 
@@ -499,7 +571,8 @@ def part_cli(args, out) -> dict:
     (out / "pictures").mkdir(exist_ok=True)
     for picture in pictures:
         if picture not in missing:
-            shutil.copy(work / "big" / picture, out / "pictures" / picture)
+            data = (work / "big" / picture).read_bytes()
+            atomic_write(out / "pictures" / picture, lambda f, data=data: f.write(data))
     shutil.rmtree(work, ignore_errors=True)
     big = runs["big"][-1]
     result |= {"digits": runs["digits"], "big": runs["big"], "evaluate": evaluation,
@@ -602,14 +675,20 @@ def part_lesson08(args, out) -> dict:
 
 
 def conv_recipe_missing():
-    """Why the conv part cannot run (None when ``--arch conv`` exists), found at run time."""
-    from dataclasses import fields
+    """Why the conv part cannot run, or None: a small conv VAE is built and takes one step
+    with its gradients on NumPy, as ``--arch conv`` would (any error is the reason)."""
+    try:
+        import numpy as np
 
-    from tinyvae.tools.config import TrainConfig
+        from tinyvae.core.model import VAE
 
-    arch = {f.name: f for f in fields(TrainConfig)}.get("arch")
-    if arch is None or "conv" not in (arch.metadata.get("choices") or ()):
-        return "tinyvae has no --arch conv yet: this part times the convolutional recipe once it does"
+        model = VAE(64, latent_dim=2, arch="conv", channels=(2, 4), image_shape=(8, 8), seed=0)
+        x = np.random.default_rng(0).random((3, 64), dtype=np.float32)
+        loss, _, _ = model.loss_and_grads(x)
+        if not (np.isfinite(loss) and np.isfinite(model.flat.grad).all() and model.flat.grad.any()):
+            return f"the conv model's probe gave a loss of {float(loss)} or gradients that are not finite"
+    except Exception as error:  # what the recipe would meet: say it, and skip the part
+        return f"the conv model cannot train here ({type(error).__name__}: {error})".splitlines()[0]
     return None
 
 
@@ -641,4 +720,4 @@ FUNCTIONS = {
 assert set(FUNCTIONS) == set(PARTS)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))
