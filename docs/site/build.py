@@ -18,11 +18,14 @@ The steps:
 4. KaTeX, which draws the maths in the reader's browser with no network, is copied from the
    npm package pinned in docs/site/package.json (``npm ci`` fetches it on the first build).
 5. ``mkdocs build --strict``: any warning, such as a broken link, fails the build.
+
+A mistake (an unknown mode, an ``--executed`` folder that is not there, a missing package, a
+step that fails) ends it with one line, ``error: ...``, and exit status 2; a failed step
+prints its output first, on stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -35,9 +38,13 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parents[1]))  # this checkout's tinyvae
 import pages as P  # noqa: E402
 
 import lessons as L  # noqa: E402
+from tinyvae.errors import UserError  # noqa: E402
+from tinyvae.tools import cli  # noqa: E402
+from tinyvae.tools.flags import Parser  # noqa: E402
 
 ROOT = P.ROOT
 BUILD = ROOT / "build"
@@ -51,13 +58,15 @@ KATEX = HERE / "node_modules" / "katex" / "dist"
 
 
 def fail(message: str):
-    raise SystemExit(f"error: {message}")
+    raise UserError(message)
 
 
 def run(command: list, **kwargs) -> str:
     done = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
-        fail(f"{' '.join(map(str, command))} failed:\n{done.stdout}{done.stderr}")
+        print(done.stdout + done.stderr, flush=True)  # the whole story, before the one line
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        fail(f"{' '.join(map(str, command))} failed (status {done.returncode}): {last}")
     return done.stdout
 
 
@@ -136,7 +145,7 @@ def mkdocs_config(staged: set, lesson_names: list) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python docs/site/build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--mode",
         choices=("full", "quick"),
@@ -152,6 +161,11 @@ def main(argv=None) -> int:
         "their sources are unchanged",
     )
     args = parser.parse_args(argv)
+    if args.mode not in ("full", "quick"):  # the default comes from the environment
+        fail(f"${L.MODE_VARIABLE} is {args.mode!r}: set it to quick or full, or unset it")
+    if args.executed is not None and not args.executed.is_dir():
+        fail(f"--executed {args.executed} is not a folder: give the folder where the tests "
+             "executed the lessons, or leave it out")  # fmt: skip
     try:
         import mkdocs  # noqa: F401
         import mkdocs_jupyter  # noqa: F401
@@ -184,4 +198,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))
