@@ -25,7 +25,6 @@ It needs a machine that nothing else uses: other programs are competing processe
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -38,6 +37,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent  # the checkout: measure this tinyvae, not an installed one
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+from bench_train import seconds  # noqa: E402
+
+from tinyvae.errors import UserError  # noqa: E402
+from tinyvae.tools.cli import run  # noqa: E402
+from tinyvae.tools.flags import Parser, bounded_int  # noqa: E402
 from tinyvae.tools.threads import cpus_allowed  # noqa: E402
 
 SPIN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\n"
@@ -149,7 +154,9 @@ def print_table(measured, rows) -> None:
     names = list(rows[0]["medians"])
     print(f"seconds per epoch (median), {measured['dataset']}, last of {measured['epochs']} "
           f"epochs, {measured['cpus']} CPUs")  # fmt: skip
-    print(f"{'busy':>4}  " + "  ".join(f"{n:>10}" for n in names) + "  auto threads  auto/best fixed")
+    print(
+        f"{'busy':>4}  " + "  ".join(f"{n:>10}" for n in names) + "  auto threads  auto/best fixed"
+    )
     for row in rows:
         cells = "  ".join(f"{row['medians'][n]:10.3f}" for n in names)
         print(f"{row['busy']:>4}  {cells}  {','.join(map(str, row['auto_threads'])):>12}  "
@@ -157,20 +164,29 @@ def print_table(measured, rows) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(
+        prog="python benchmarks/bench_contention.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"])
-    parser.add_argument("--epochs", type=int, default=2, help="per run; the last one is timed")
-    parser.add_argument("--busy", type=int, action="append",
+    parser.add_argument(
+        "--epochs", type=bounded_int(1, 1000), default=2, help="per run; the last one is timed"
+    )
+    parser.add_argument("--busy", type=bounded_int(0, 64), action="append",
                         help="busy processes beside the epoch, repeatable (default: 0, 1, 2)")  # fmt: skip
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each contestant")
-    parser.add_argument("--busy-seconds", type=float, default=600.0,
+    parser.add_argument(
+        "--repeats", type=bounded_int(1, 100), default=3, help="runs of each contestant"
+    )
+    parser.add_argument("--busy-seconds", type=seconds, default=600.0,
                         help="deadline of each busy process and of each run")  # fmt: skip
-    parser.add_argument("--pause", type=float, default=1.0, help="idle seconds between runs")
+    parser.add_argument("--pause", type=seconds, default=1.0, help="idle seconds between runs")
     parser.add_argument("--torch-python", help="a Python that has PyTorch, for the torch rows")
     parser.add_argument("--quick", action="store_true",
                         help="digits, 2 epochs, 0 and 1 busy, once: checks the script runs")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
+    if args.torch_python and not os.access(args.torch_python, os.X_OK):
+        raise UserError(f"--torch-python {args.torch_python} is not a program that can be run: "
+                        "give the path of a Python that has torch, or leave it out")  # fmt: skip
     if args.quick:
         args.dataset, args.epochs, args.busy, args.repeats = "digits", 2, [0, 1], 1
         args.busy_seconds, args.pause = 120.0, 0.2
@@ -184,4 +200,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -47,6 +47,7 @@ BENCH_TRAIN, BENCH_EVAL = (
     [str(ROOT / "benchmarks/bench_train.py")],
     [str(ROOT / "benchmarks/bench_eval.py")],
 )
+CONTENTION = [str(ROOT / "benchmarks/bench_contention.py")]
 GPU_CHECK, SITE = [str(ROOT / "benchmarks/gpu_check.py")], [str(ROOT / "docs/site/build.py")]
 LINK = ["symbolic link", "remove the link"]
 
@@ -219,6 +220,13 @@ CASES = [
         "bench_eval missing data",
         [*BENCH_EVAL, "--data-dir", "{w}/nowhere"],
         ["has no train-images"],
+    ),
+    Case("bench_contention zero epochs", [*CONTENTION, "--epochs", "0"], ["--epochs must be"]),
+    Case("bench_contention inf pause", [*CONTENTION, "--pause", "inf"], ["--pause must be"]),
+    Case(
+        "bench_contention no torch python",
+        [*CONTENTION, "--torch-python", "{w}/nowhere"],
+        ["--torch-python", "leave it out"],
     ),
     # --- the GPU check ---------------------------------------------------------------------
     Case(
