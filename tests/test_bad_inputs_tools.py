@@ -86,6 +86,11 @@ CASES = [
     ),
     Case("new run with a linked config", [*TRAIN, "--out", "{w}/linked-config"], LINK),
     Case(
+        "resume with a linked picture",
+        ["-m", "tinyvae.train", "--out", "{w}/linked-picture", "--resume", "--epochs", "2"],
+        LINK,
+    ),
+    Case(
         "out is a dangling link",
         [*TRAIN, "--out", "{w}/dangling"],
         ["symbolic link", "does not exist", "another --out"],
@@ -310,6 +315,9 @@ def workspace(tmp_path_factory):
         shutil.copytree(w / "run", w / name)
         (w / name / linked).unlink()
         os.symlink(w / "run" / linked, w / name / linked)
+    shutil.copytree(w / "run", w / "linked-picture")
+    (w / "linked-picture/loss.png").unlink()
+    os.symlink(w / "run/loss.png", w / "linked-picture/loss.png")
     (w / "linked-config").mkdir()
     os.symlink(w / "run/config.json", w / "linked-config/config.json")
     os.symlink(w / "nowhere/run", w / "dangling")
@@ -323,7 +331,7 @@ def workspace(tmp_path_factory):
     return w
 
 
-KEPT = ("run", "cvae", "conv", "linked", "linked-metrics")  # runs no case may change
+KEPT = ("run", "cvae", "conv", "linked", "linked-metrics", "linked-picture")  # runs no case may change
 
 
 @pytest.fixture(scope="module")

@@ -132,8 +132,8 @@ def claimed(folder: Path, new: bool):
     if not new and not (folder / "checkpoint.npz").exists():
         raise nothing_to_resume(folder)
     made = new_folder(folder) if new else []
-    for name in RUN_FILES:  # checked before any work is done: see files.refuse_link
-        refuse_link(folder / name)
+    for path in [*(folder / name for name in RUN_FILES), *folder.glob("*.png")]:
+        refuse_link(path)  # said before any work is done, not at the end of an epoch
     lock = _lock(folder)
     try:
         if new and (folder / "checkpoint.npz").exists():
