@@ -71,3 +71,19 @@ def test_sigterm_saves_the_step_and_the_run_resumes_bit_for_bit(tmp_path):
         assert np.array_equal(a.arrays[name], b.arrays[name]), name
     assert metrics(whole) == metrics(stopped)
     assert not [n for n in os.listdir(stopped) if n.endswith(".tmp")]
+
+
+def test_sigterm_before_training_exits_143_and_leaves_no_new_folder(tmp_path, capsys):
+    from tinyvae.tools.cli import run
+    from tinyvae.tools.run_folder import claimed
+
+    def main(argv):  # a new run, stopped while it loads its data
+        with claimed(tmp_path / "new" / "run", new=True):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the signal arrives before this ends
+        return 0
+
+    assert run(main) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
