@@ -96,10 +96,10 @@ CASES = [
     Case("hidden semicolons", ["--hidden", "64;32"], [SIZES]),
     Case("hidden too big", ["--hidden", "100000000000000"], ["out of memory", "smaller --hidden"]),
     Case("hidden beyond any array", ["--hidden", str(2**63)], ["out of memory", "--hidden"]),
-    Case(
+    Case(  # refused by its bound, before anything is allocated
         "samples beyond any array",
         ["--run", "{w}/run", "--n", str(2**63)],
-        ["out of memory (Maximum allowed dimension exceeded)", "--n"],
+        ["--n must be a positive integer, at most 10,000"],
         tool="sample",
     ),
     # --- data -------------------------------------------------------------------------------
