@@ -17,8 +17,9 @@ The run folder::
 
 A checkpoint is written at the end of every epoch (and every N steps with
 ``--checkpoint-every N``), atomically, so that a crash or ``kill -9`` at any moment leaves
-the previous one readable. The first Ctrl-C finishes the current step, saves a checkpoint
-of that exact point (mid-epoch) and exits; ``--resume`` then continues bit for bit, as if
+the previous one readable. The first Ctrl-C (or SIGTERM, as ``kill`` and job schedulers send;
+exit status 143) finishes the current step, saves a checkpoint of that exact point
+(mid-epoch) and exits; ``--resume`` then continues bit for bit, as if
 nothing had happened. A checkpoint is never written from weights that are NaN or Inf, and
 an epoch's checkpoint is written after its metrics and pictures. A resume only trains
 further: a finished run is never changed. The BLAS thread count is chosen when a run starts
@@ -193,7 +194,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
                 state = state | {"step": result["steps"], "sums": result["sums"]}
                 save(state, where)
                 steps = f"in epoch {epoch} after step {result['steps']} of {len(batches)}"
-                return stopped(folder, steps, stop())
+                return stopped(folder, steps, stop() or INTERRUPTED)  # 143 for SIGTERM
             check_parameters(model, config, where)
             record = finish_epoch(model, config, epoch, result, test_x, test_y) | {
                 "threads": threads
@@ -208,8 +209,8 @@ def train(config, folder: Path, saved=None, given=()) -> int:
                 pictures(epoch, history)
             state = {"epoch": epoch, "step": 0, "sums": None, "history": history}
             save(state, where)
-            if stop():
-                return stopped(folder, f"after epoch {epoch}", stop())
+            if status := stop():
+                return stopped(folder, f"after epoch {epoch}", status)
     print(f"done: pictures, metrics and checkpoint in {folder}")
     return 0
 
