@@ -157,6 +157,11 @@ def main(argv=None) -> int:
         return child(args, Path(args.out))
     wanted = chosen_parts(args.parts)
     check_budget(args.budget, wanted)
+    if args.data and data_folder(args) != Path(args.data):  # named, so never replaced by noise
+        raise UserError(
+            f"--data {args.data} lacks some of {', '.join(FASHION_FILES)}: give the folder "
+            "that holds all four, or leave --data out"
+        )
     out = out_folder(args.out)
     args.out = str(out)  # the parts run from the checkout's root
     log = open(out / "gpu_check.log", "w", encoding="utf-8")

@@ -143,6 +143,11 @@ def repair_course(course_dir, assignment):
                 continue
             done.append(path)
             print(f"repaired {path}", flush=True)
+    if not done and not skipped:
+        raise UserError(
+            f"{course_dir / 'submitted'} holds no submission of {assignment!r}: collect them "
+            "first (nbgrader collect or zip_collect), then run this again"
+        )
     if skipped:
         raise UserError(
             f"{len(skipped)} of {len(done) + len(skipped)} submissions could not be repaired "

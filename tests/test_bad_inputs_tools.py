@@ -177,6 +177,11 @@ CASES = [
         [*REPAIR, "03_toy", "--course-dir", "{w}/course"],
         ["2 of 3 submissions could not be repaired", "alice"],
     ),
+    Case(
+        "repair nothing submitted",
+        [*REPAIR, "03_toy", "--course-dir", "{w}/uncollected"],
+        ["holds no submission of '03_toy'", "collect"],
+    ),
     Case("repair no assignment", [*REPAIR], ["required: assignment"]),
     # --- the benchmarks --------------------------------------------------------------------
     Case(
@@ -251,6 +256,11 @@ CASES = [
         "gpu_check unknown part",
         [*GPU_CHECK, "--out", "{w}/gc", "--parts", "cli,spede"],
         ["unknown --parts spede", "speed"],
+    ),
+    Case(
+        "gpu_check data without the files",
+        [*GPU_CHECK, "--out", "{w}/gc", "--data", "{w}/empty"],
+        ["--data", "lacks some of train-images-idx3-ubyte.gz", "leave --data out"],
     ),
     Case("gpu_check no out", [*GPU_CHECK], ["--out", "required"]),
     Case("gpu_check log through a link", [*GPU_CHECK, "--out", "{w}/gc-linked"], LINK),
@@ -328,10 +338,18 @@ def workspace(tmp_path_factory):
     (w / "gc-linked").mkdir()
     os.symlink(w / "run/metrics.jsonl", w / "gc-linked/gpu_check.log")
     toy_assignment(w / "course")
+    shutil.copytree(w / "course/release", w / "uncollected/release")
     return w
 
 
-KEPT = ("run", "cvae", "conv", "linked", "linked-metrics", "linked-picture")  # runs no case may change
+KEPT = (
+    "run",
+    "cvae",
+    "conv",
+    "linked",
+    "linked-metrics",
+    "linked-picture",
+)  # runs no case may change
 
 
 @pytest.fixture(scope="module")
