@@ -124,6 +124,8 @@ def check_budget(budget: float, wanted: list) -> None:
 
 def out_folder(text: str) -> Path:
     """``--out``: a folder (made if missing), whose report files are not links."""
+    if not text.strip():
+        raise UserError("--out is empty: give a folder for the report, such as gpu-check")
     out = Path(text).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {text} is a file, not a folder: give a folder for the report")

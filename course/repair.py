@@ -94,6 +94,10 @@ def release_notebooks(course_dir: Path, assignment: str) -> list:
             f"there is no course folder {course_dir}: give --course-dir, the folder that "
             "holds nbgrader_config.py"
         )
+    if not re.fullmatch(r"[\w.-]+", assignment) or set(assignment) == {"."}:
+        raise UserError(
+            f"the assignment must be a folder name such as 11_capstone, not {assignment!r}"
+        )
     paths = sorted((course_dir / "release" / assignment).glob("*.ipynb"))
     if not paths:
         known = sorted(p.name for p in (course_dir / "release").glob("*") if p.is_dir())

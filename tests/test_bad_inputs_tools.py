@@ -86,6 +86,16 @@ CASES = [
     ),
     Case("new run with a linked config", [*TRAIN, "--out", "{w}/linked-config"], LINK),
     Case(
+        "resume an mlp run with channels",
+        ["-m", "tinyvae.train", "--out", "{w}/run", "--resume", "--epochs", "2", "--channels", "4"],
+        ["--channels applies only to --arch conv, and this run is --arch mlp"],
+    ),
+    Case(
+        "resume a conv run with hidden",
+        ["-m", "tinyvae.train", "--out", "{w}/conv", "--resume", "--epochs", "2", "--hidden", "9"],
+        ["--hidden applies only to --arch mlp, and this run is --arch conv"],
+    ),
+    Case(
         "resume with a linked picture",
         ["-m", "tinyvae.train", "--out", "{w}/linked-picture", "--resume", "--epochs", "2"],
         LINK,
@@ -182,6 +192,11 @@ CASES = [
         [*REPAIR, "03_toy", "--course-dir", "{w}/uncollected"],
         ["holds no submission of '03_toy'", "collect"],
     ),
+    Case(
+        "repair a path for an assignment",
+        [*REPAIR, "../03_toy", "--course-dir", "{w}/course"],
+        ["must be a folder name"],
+    ),
     Case("repair no assignment", [*REPAIR], ["required: assignment"]),
     # --- the benchmarks --------------------------------------------------------------------
     Case(
@@ -262,6 +277,7 @@ CASES = [
         [*GPU_CHECK, "--out", "{w}/gc", "--data", "{w}/empty"],
         ["--data", "lacks some of train-images-idx3-ubyte.gz", "leave --data out"],
     ),
+    Case("gpu_check empty out", [*GPU_CHECK, "--out", ""], ["--out is empty"]),
     Case("gpu_check no out", [*GPU_CHECK], ["--out", "required"]),
     Case("gpu_check log through a link", [*GPU_CHECK, "--out", "{w}/gc-linked"], LINK),
     # --- the site builder ------------------------------------------------------------------

@@ -86,6 +86,8 @@ def main(argv=None) -> int:
         saved = resumed_checkpoint(folder) if config.resume else None
         if saved is not None:
             config = resumed_config(saved, given)
+        check_arch_flags(config, given)  # the saved architecture's, when resumed
+        if saved is not None:
             before = (saved.meta.get("config") or {}).get("backend", config.backend)
             if before != config.backend:  # allowed, but the bits differ from here on
                 print(f"note: this run trained on {before} and continues on {config.backend}: "
@@ -98,7 +100,6 @@ def main(argv=None) -> int:
                     f"nothing to do: give --epochs N above {config.epochs} to train further"
                 )
                 return 0
-        check_arch_flags(config, given)
         return train(config, folder, saved, given)
 
 

@@ -230,7 +230,10 @@ def resumed_config(saved, given: dict) -> TrainConfig:
     """The saved recipe, with the few flags a resumed run may change taken from ``given``."""
     config = from_dict(saved.meta.get("config") or {})
     asked = check(TrainConfig(**given))  # the given flags, parsed and checked like the rest
+    unused = {"mlp": "channels", "conv": "hidden"}.get(config.arch)  # check_arch_flags says it
     for name in given:
+        if name == unused:
+            continue
         if name in RESUMABLE:
             setattr(config, name, getattr(asked, name))
         elif getattr(asked, name) != getattr(config, name):
