@@ -170,6 +170,23 @@ def test_the_switch_defaults_to_mnist_and_quick_selects_the_bundled_digits(monke
         U.settings()
 
 
+def test_the_switch_chooses_the_threads_once_a_kernel_and_says_so(monkeypatch, capsys):
+    asked = []
+
+    def automatic(weights, batch_size):
+        asked.append((weights, batch_size))
+        return 1, "automatic: stand-in"
+
+    monkeypatch.setattr(U, "use_automatic_threads", automatic)
+    monkeypatch.setattr(U, "_threads", None)  # a fresh kernel
+    monkeypatch.setenv(U.MODE_VARIABLE, "quick")
+    U.settings()
+    U.settings()  # the cell run again: the same choice, not a new one
+    assert asked == [([(64, 128), (128, 128), (128, 64)], 100)]
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Threads")]
+    assert said == ["Threads for the matrix products: 1 (automatic: stand-in)."] * 2
+
+
 def test_without_mnist_the_full_mode_says_so_and_falls_back(monkeypatch, capsys, tmp_path):
     def unavailable(name, **kwargs):
         if name == "mnist":
