@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import nudged_vae
 
 import tinyvae
 import tinyvae.train as train_module
@@ -228,14 +229,8 @@ SHAPE, LATENT, BATCH = (7, 5), 2, 3  # odd, non-square images: 7x5 -> 3x2 -> 1x1
 
 
 def conv_model(seed=0, **kwargs):
-    """A small float64 conv VAE whose biases are nudged off zero (no ReLU input on its kink)."""
-    kwargs = dict(channels=(2, 3), latent_dim=LATENT, dtype="float64", seed=seed, **kwargs)
-    model = tinyvae.VAE(SHAPE[0] * SHAPE[1], arch="conv", image_shape=SHAPE, **kwargs)
-    rng = np.random.default_rng(seed + 100)
-    for name, p in model.parameters().items():
-        if name.endswith(".b"):
-            p[...] = 0.1 * rng.standard_normal(p.shape)
-    return model
+    kwargs = dict(arch="conv", image_shape=SHAPE, channels=(2, 3), latent_dim=LATENT, **kwargs)
+    return nudged_vae(SHAPE[0] * SHAPE[1], seed, **kwargs)
 
 
 def worst_error(model, **kwargs):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import nudged_vae
 
 import tinyvae
 from tinyvae.core import distributions as D
@@ -12,15 +13,7 @@ D_IN, LATENT, BATCH = 7, 3, 5
 
 
 def make_model(seed=0, **kwargs):
-    """A small float64 model whose biases are nudged off zero, so that no ReLU input sits
-    exactly on its kink (where a finite difference sees half the slope)."""
-    kwargs = {"hidden": (6, 5), "latent_dim": LATENT, "dtype": "float64", "seed": seed, **kwargs}
-    model = tinyvae.VAE(D_IN, **kwargs)
-    rng = np.random.default_rng(seed + 100)
-    for name, p in model.parameters().items():
-        if name.endswith(".b"):
-            p[...] = 0.1 * rng.standard_normal(p.shape)
-    return model
+    return nudged_vae(D_IN, seed, **{"hidden": (6, 5), "latent_dim": LATENT, **kwargs})
 
 
 def batch(seed=0, n=BATCH, samples=1):
