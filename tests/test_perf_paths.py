@@ -6,6 +6,8 @@ folded and blocked update, its compiled loop, the subnormal flush) computes what
 textbook form computes.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -140,6 +142,20 @@ def test_compiled_adam_gives_the_same_bits_as_the_numpy_passes_at_every_step(dty
         np.testing.assert_array_equal(compiled_opt.v, numpy_opt.v, err_msg=f"v, step {opt.t}")
         np.testing.assert_array_equal(compiled_flat.data, numpy_flat.data, err_msg=f"step {opt.t}")
     assert saw_subnormal == (dtype == "float32")  # the test did pass through subnormals
+
+
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_numba)])
+def test_a_gradient_whose_square_overflows_stops_its_weight_without_a_warning(compiled):
+    """|g| = 1e20 squares past float32's largest number: v is inf, the step is 0, no NaN."""
+    flat = FlatParameters({"w": np.ones(3, "float32")}, tinyvae.get_backend("numpy"))
+    opt = Adam(flat, compiled=compiled)
+    flat.grad[...] = np.array([1e20, -1e20, 0.5], "float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+    np.testing.assert_array_equal(opt.v[:2], np.inf)
+    np.testing.assert_array_equal(flat.data[:2], 1.0)  # m / inf = 0: the weight stays
+    assert flat.data[2] < 1.0
 
 
 def test_adam_rounds_betas_given_as_numpy_floats_like_python_floats():

@@ -68,7 +68,11 @@ def adam_numpy(theta, g, m, v, b1, b2, alpha, eps_hat, flush, s):
     np.multiply(g, 1 - b1, out=s)  # m = b1 m + (1 - b1) g
     m *= b1
     m += s
-    np.multiply(g, g, out=s)  # v = b2 v + (1 - b2) g^2
+    # A gradient beyond sqrt(max float), 1.8e19 in float32 (a diverging run), squares to
+    # inf: v becomes inf and that weight's step m / (sqrt(v) + eps_hat) is 0, not NaN. The
+    # compiled loop, the GPU kernel and PyTorch's Adam do the same, without a warning.
+    with np.errstate(over="ignore"):
+        np.multiply(g, g, out=s)  # v = b2 v + (1 - b2) g^2
     s *= 1 - b2
     v *= b2
     v += s
