@@ -25,7 +25,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import tinyvae
-from tinyvae.core.backend import cupy_unavailable_reason, get_backend
+from tinyvae.core.backend import get_backend
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.tools.config import TrainConfig, check
 from tinyvae.tools.data import Batches, load
 from tinyvae.tools.training import make_model, make_optimizer

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.core.backend import cupy_unavailable_reason
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.errors import Diverged
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import run

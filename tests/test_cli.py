@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinyvae.core.backend import cupy_unavailable_reason
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.evaluate import main as evaluate_main
 from tinyvae.sample import main as sample_main
 from tinyvae.tools import checkpoint

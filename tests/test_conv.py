@@ -433,7 +433,7 @@ def test_sample_and_evaluate_read_a_conv_run(tmp_path, capsys):
         (["--arch", "cnn"], "unknown --arch 'cnn': choose one of mlp, conv"),
         (["--channels", "0"], "--channels must be positive layer sizes"),
         (["--channels", "32,x"], "--channels must be positive layer sizes"),
-        (["--arch", "conv", "--channels", "2,2,2,2"], "must be at least 16x16; these are 8x8"),
+        (["--arch", "conv", "--channels", "2,2,2,2"], "8x8 are too small for arch='conv' with 4"),
     ],
 )
 def test_bad_conv_flags_print_one_line(argv, words, tmp_path, capsys):

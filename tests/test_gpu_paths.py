@@ -23,7 +23,8 @@ from conftest import small_config, training_parts
 from device_checks import HostWaited, is_stand_in, no_wait, started, train_steps
 
 import tinyvae
-from tinyvae.core.backend import Backend, cupy_unavailable_reason
+from tinyvae.core.backend import Backend
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint, plots
 from tinyvae.tools.evaluation import (
