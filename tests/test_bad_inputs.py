@@ -392,6 +392,7 @@ def outcomes(workspace):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.slow
 def test_each_bad_command_line_gets_one_line_and_status_2(case, outcomes):
     done = outcomes[case.name]
     err = done.stderr
