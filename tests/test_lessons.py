@@ -321,13 +321,13 @@ def flat_copies(shapes, dtype):
 
 
 def probabilities_as_logits(model, x, eps):
-    from tinyvae.core import distributions as D
+    from tinyvae.core import distributions as dist
 
     mu, logvar = model.encode(x)
-    probabilities = model.decode(D.reparameterize(mu, logvar, eps))
+    probabilities = model.decode(dist.reparameterize(mu, logvar, eps))
     return (
-        -D.bernoulli_log_likelihood(x, probabilities).mean(),
-        D.kl_standard_normal(mu, logvar).mean(),
+        -dist.bernoulli_log_likelihood(x, probabilities).mean(),
+        dist.kl_standard_normal(mu, logvar).mean(),
     )
 
 

@@ -5,7 +5,7 @@ import pytest
 from conftest import nudged_vae
 
 import tinyvae
-from tinyvae.core import distributions as D
+from tinyvae.core import distributions as dist
 from tinyvae.core.gradcheck import check_gradient, directional_check
 
 TOL = 1e-6
@@ -69,7 +69,7 @@ def test_a_broken_reparameterization_gradient_is_caught(monkeypatch):
     model = make_model()
     x, eps, _ = batch()
     assert worst_gradient_error(model, x=x, eps=eps)[0] < TOL
-    monkeypatch.setattr(D, "reparameterize_backward", wrong_backward)
+    monkeypatch.setattr(dist, "reparameterize_backward", wrong_backward)
     worst, errors = worst_gradient_error(model, x=x, eps=eps)
     assert worst > 1e-3
     assert errors["decoder.0.W"] < TOL  # the decoder does not depend on that step
@@ -78,7 +78,7 @@ def test_a_broken_reparameterization_gradient_is_caught(monkeypatch):
 def test_a_broken_kl_gradient_is_caught(monkeypatch):
     model = make_model()
     x, eps, _ = batch()
-    monkeypatch.setattr(D, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv) - 1))
+    monkeypatch.setattr(dist, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv) - 1))
     assert worst_gradient_error(model, x=x, eps=eps)[0] > 1e-3
 
 

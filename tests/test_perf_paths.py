@@ -13,7 +13,7 @@ import pytest
 
 import tinyvae
 from tinyvae.core import conv
-from tinyvae.core import distributions as D
+from tinyvae.core import distributions as dist
 from tinyvae.core.layers import ACTIVATIONS
 from tinyvae.core.networks import MLP
 from tinyvae.core.optim import Adam
@@ -74,8 +74,8 @@ def test_fused_bernoulli_equals_the_two_plain_functions(dtype, rtol):
     a[0, 0, :4] = [1e4, -1e4, 80.0, -80.0]  # saturated logits
     log_p, grad = bernoulli_log_likelihood_and_grad(x, a)
     assert log_p.dtype == grad.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(log_p, D.bernoulli_log_likelihood(x, a), rtol=rtol)
-    np.testing.assert_allclose(grad, D.bernoulli_log_likelihood_grad(x, a), atol=rtol)
+    np.testing.assert_allclose(log_p, dist.bernoulli_log_likelihood(x, a), rtol=rtol)
+    np.testing.assert_allclose(grad, dist.bernoulli_log_likelihood_grad(x, a), atol=rtol)
 
 
 def reference_adam(theta, grads, lr, b1, b2, eps):

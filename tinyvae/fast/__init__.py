@@ -2,7 +2,8 @@
 
 A learner reads ``core/``; its code calls these where speed matters, and a comment there
 points here. Each file computes what a plain formula computes, and ``tests/test_perf_paths.py``
-checks that the two give the same bits. How much time each saves, and how that was measured,
+checks that the two give the same bits (the fused Bernoulli, which takes another route to
+the same formula, agrees to rounding). How much time each saves, and how that was measured,
 is in ``benchmarks/README.md``.
 
 * ``activations.py``: the activations writing their output over their input, as the

@@ -2,7 +2,8 @@ r"""The Bernoulli log-likelihood and its gradient in one pass, from one tanh per
 
 ``core/distributions.py`` holds the two plain functions, ``bernoulli_log_likelihood`` and
 ``bernoulli_log_likelihood_grad``; the model calls this instead, which gives the same
-numbers (``tests/test_perf_paths.py``) with each line written into an existing array.
+numbers to rounding (``tests/test_perf_paths.py``), with each line written into an existing
+array.
 """
 
 from __future__ import annotations
