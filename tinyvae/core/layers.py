@@ -27,12 +27,8 @@ class Linear:
     gradients in ``self.grads`` (same keys, same shapes). ``W`` is (n_in, n_out), the
     transpose of PyTorch's ``weight``, so that a batch of rows multiplies it as ``X @ W``.
 
-    ``init`` draws the initial weights, once, from the host generator ``rng`` (so that
-    every backend starts from the same numbers):
-
-    * ``"pytorch"``: W and b uniform in :math:`\pm 1/\sqrt{n_{in}}`, as ``torch.nn.Linear``;
-    * ``"he"``: W normal with variance :math:`2 / n_{in}`, b = 0 (for ReLU layers);
-    * ``"glorot"``: W uniform in :math:`\pm\sqrt{6 / (n_{in} + n_{out})}`, b = 0.
+    ``init`` ("pytorch", "he" or "glorot") draws the initial weights, once, from the host
+    generator ``rng``, with fan_in = n_in and fan_out = n_out (``initialization.py``).
 
     Backward, by the chain rule:
 

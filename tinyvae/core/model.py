@@ -94,8 +94,9 @@ class VAE:
     init : "pytorch" or "he": how the layers draw their weights (``networks.layer_inits``).
     arch : "mlp", or "conv" (``networks.py``): ``channels`` of each convolution, for images
         of ``image_shape`` (H, W) (default: square); ``hidden`` is for "mlp" only.
-    ``networks.check_architecture`` checks them all, once. Parameters are named ``encoder.i.W``/``encoder.i.b`` for the encoder's i-th layer with
-    parameters (and so for the decoder); a Linear layer's ``W`` is (n_in, n_out).
+    ``networks.check_architecture`` checks them all, once. Parameters are named
+    ``encoder.i.W``/``encoder.i.b`` for the encoder's i-th layer with parameters (and so for
+    the decoder); a Linear layer's ``W`` is (n_in, n_out).
     """
 
     def __init__(self, input_dim, hidden=(400,), latent_dim=20, likelihood="bernoulli",
