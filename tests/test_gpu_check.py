@@ -37,7 +37,6 @@ def test_on_a_cpu_every_gpu_part_is_skipped_with_a_one_line_reason(tmp_path):
         assert parts[name]["status"] == "skipped" and reason.startswith("no usable GPU: ")
         assert "\n" not in reason and "CuPy" in reason, reason
     assert report["mode"].startswith("cpu")
-    assert "--arch conv" in parts["conv"]["reason"] or parts["environment"]["conv_recipe"] == "available"
     log = (tmp_path / "gpu_check.log").read_text()
     assert all(f"{name:12s} skipped" in log for name in GPU_PARTS)
 

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 from tinyvae.core.backend import BACKENDS
 from tinyvae.core.distributions import LIKELIHOODS
-from tinyvae.core.layers import ACTIVATIONS, INITS
+from tinyvae.core.layers import ACTIVATIONS
 from tinyvae.core.model import OBJECTIVES
-from tinyvae.core.networks import ARCHS
+from tinyvae.core.networks import ARCHS, INITS
 from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import UserError
 from tinyvae.tools.data import AUGMENT_DEGREES, BINARIZE, NAMES, NOISES

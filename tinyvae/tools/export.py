@@ -73,7 +73,7 @@ def decoder_to_dict(model, image_shape, codes=None, labels=None) -> dict:
         "layers": layers,
     }
     if config["activation"] == "leaky_relu":  # the slope for x < 0, as the MLP's layers have it
-        exported["leaky_slope"] = float(model.decoder.activations[0].alpha)
+        exported["leaky_slope"] = float(model.decoder.steps[1].alpha)
     if codes is not None:
         codes = np.asarray(to_host(codes), dtype=np.float64)
         labels = np.full(len(codes), -1) if labels is None else np.asarray(labels)
