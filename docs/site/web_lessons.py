@@ -8,7 +8,8 @@ what a worked run gives, without giving the code away:
 1. :func:`worked` fills each exercise with its solution from ``course/solutions/`` (the
    course kit's own merge, ``course/build.py``; its hidden grading lines are left out);
 2. :func:`run` executes that notebook in one mode, or reuses the copy in
-   ``build/site-lessons/`` made from exactly the same sources (:func:`fingerprint`);
+   ``build/site-lessons/`` made from exactly the same cells, helpers and package
+   (:func:`fingerprint`);
 3. :func:`for_the_page` puts the lesson's own exercise cell (its ``raise
    NotImplementedError  # your code here``) back in place of the solution, after a "Your turn"
    box that says where to do the exercise, and keeps the worked run's outputs: the checks'
@@ -69,21 +70,13 @@ def worked(lesson: Path):
     return nb
 
 
-def fingerprint(lesson: Path, mode: str) -> str:
-    """SHA-256 of the mode, the lesson, its solutions, the lessons' helpers, the course
-    kit's merge and every file of the tinyvae package."""
+def fingerprint(nb, mode: str) -> str:
+    """SHA-256 of the mode, the cells of the worked notebook ``nb`` (the lesson with its
+    solutions), the lessons' helpers and every file of the tinyvae package."""
     digest = hashlib.sha256(f"{mode}\n".encode())
-    sources = [
-        lesson.resolve(),
-        SOLUTIONS / f"{lesson.stem}.py",
-        ROOT / "course" / "build.py",
-        Path(__file__).resolve(),
-        *sorted(LESSONS.glob("*.py")),
-        *sorted((ROOT / "tinyvae").rglob("*.py")),
-    ]
-    for path in sources:
-        if path.is_file():
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\n" + path.read_bytes())
+    digest.update(json.dumps([c.source for c in nb.cells]).encode())
+    for path in [*sorted(LESSONS.glob("*.py")), *sorted((ROOT / "tinyvae").rglob("*.py"))]:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\n" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -122,13 +115,14 @@ def check_clean(nb, name: str) -> None:
 def run(lesson: Path, mode: str, cache: Path = CACHE):
     """(worked notebook, "reused" or "executed"): the copy in ``cache`` when it was made in
     ``mode`` from the same sources, else a new run (saved there)."""
-    key = fingerprint(lesson, mode)
+    nb = worked(lesson)
+    key = fingerprint(nb, mode)
     copy = cache / lesson.name
     if copy.is_file():
-        nb = nbformat.read(copy, as_version=4)
-        if nb.metadata.get(KEY, {}).get("fingerprint") == key:
-            return nb, "reused"
-    nb = execute(worked(lesson), lesson.name, mode)
+        cached = nbformat.read(copy, as_version=4)
+        if cached.metadata.get(KEY, {}).get("fingerprint") == key:
+            return cached, "reused"
+    nb = execute(nb, lesson.name, mode)
     check_clean(nb, lesson.name)
     import tinyvae
 
@@ -162,10 +156,9 @@ YOUR_TURN = (
     '<div class="admonition tip tv-your-turn">\n'
     '<p class="admonition-title">Your turn, in your own notebook</p>\n'
     "<p>Write the body of {names} in your copy of the lesson (<a href=\"{download}\" "
-    "download>download it</a>; the box at the top of the page says how to run it), in place "
-    "of <code>raise NotImplementedError</code>. The cell after it checks your answer. Below "
-    "is a worked run: the check's verdict and every result after it are those of a correct "
-    "answer, whose code is not shown.</p>\n"
+    "download>download it</a>), in place of <code>raise NotImplementedError</code>; the "
+    "cell after it checks your answer. Here, the check's verdict and what follows are those "
+    "of a correct answer, whose code is not shown.</p>\n"
     "</div>"
 )
 
