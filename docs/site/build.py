@@ -186,9 +186,7 @@ def stage_explorer(pages: Path, mode: str) -> None:
     names = CLASS_NAMES.get(dataset)
     legend = (
         "Each small number is where the encoder puts a test image of that class (its mean "
-        "\\(\\mu\\)): "
-        + ", ".join(f"{i} {name.lower()}" for i, name in enumerate(names))
-        + "."
+        "\\(\\mu\\)): " + ", ".join(f"{i} {name.lower()}" for i, name in enumerate(names)) + "."
         if names
         else "Each small number is where the encoder puts a test image of that digit "
         "(its mean \\(\\mu\\))."
@@ -208,9 +206,9 @@ def stage_explorer(pages: Path, mode: str) -> None:
         f"After its {last.get('epoch', '?')} epochs the model's test loss was "
         f"{last.get('test_loss', float('nan')):.2f} nats per image "
         f"(decoder.json: {(out / 'decoder.json').stat().st_size / 1024:.0f} KiB). "
-        f"This site was built in {mode} mode "
-        + ("(`--mode full` trains it on Fashion-MNIST's 28×28 images)." if mode == "quick"
-           else "(`--mode quick` trains it on the bundled 8×8 digits, in seconds).")
+        + ("The site's full mode (`--mode full`) trains it on Fashion-MNIST's 28×28 images."
+           if mode == "quick"
+           else "The site's quick mode (`--mode quick`) trains it on the bundled 8×8 digits.")
     )  # fmt: skip
     fill = {
         "<!-- the data -->": what,
@@ -321,7 +319,14 @@ def main(argv=None) -> int:
         help="the repository's public address, linked from every page, the lessons' download "
         f"boxes and the code pages; default: ${REPO_VARIABLE}, else no link",
     )
+    parser.add_argument(
+        "--explorer",
+        choices=("full", "quick"),
+        help="the explorer's model: quick (8x8 digits) or full (Fashion-MNIST's 28x28 "
+        "images); default: as --mode",
+    )
     args = parser.parse_args(argv)
+    args.explorer = args.explorer or args.mode
     try:
         import mkdocs  # noqa: F401
         import mkdocs_jupyter  # noqa: F401
@@ -338,8 +343,8 @@ def main(argv=None) -> int:
     staged |= set(code)
     link_pages(pages, staged, args.repo_url)
     stage_lessons(pages, args.mode, staged, args.repo_url)
-    print(f"  the latent explorer: {EXPLORERS[args.mode]['what']}", flush=True)
-    stage_explorer(pages, args.mode)
+    print(f"  the latent explorer: {EXPLORERS[args.explorer]['what']}", flush=True)
+    stage_explorer(pages, args.explorer)
     stage_katex(pages)
     config = mkdocs_config(staged, names, args.repo_url)
     if SITE.exists():

@@ -226,7 +226,7 @@ def _contents(path: str, tree) -> str:
                 items.append(
                     f'<details class="tv-def tv-depth-{depth}"{" open" if ".. math::" in doc else ""}>'
                     f'<summary><code>{kind} <a href="#L-{child.lineno}">{html.escape(name)}</a>'
-                    f"</code> <span class=\"tv-line\">line {child.lineno}</span></summary>\n"
+                    f'</code> <span class="tv-line">line {child.lineno}</span></summary>\n'
                     f"{_maths(doc)}\n</details>"
                 )
                 if isinstance(child, ast.ClassDef):
@@ -265,8 +265,12 @@ def code_page(path: str, position: int, repo_url: str | None, branch: str) -> st
         f'<a href="{posixpath.relpath("code/index.html", posixpath.dirname(page_of(path)))}">'
         f"the reading order</a>{where}</p>\n\n"
         f'<div class="tv-module-doc">\n{_maths(module_doc)}\n</div>\n\n'
-        + (f"## What it defines\n\n<div class=\"tv-defs\">\n{contents}\n</div>\n\n" if contents else "")
-        + f"## The code\n\n<div class=\"tv-code\">\n{_code_html(source)}\n</div>\n"
+        + (
+            f'## What it defines\n\n<div class="tv-defs">\n{contents}\n</div>\n\n'
+            if contents
+            else ""
+        )
+        + f'## The code\n\n<div class="tv-code">\n{_code_html(source)}\n</div>\n'
     )
 
 

@@ -154,9 +154,11 @@ def link_lessons(text: str, where: str, lesson_names: list, final_urls: bool = F
             head = f"[{word}{space}{first}]({href(int(first))})"
         rest = re.sub(
             r"\d{1,2}",
-            lambda m: f"[{m.group(0)}]({href(int(m.group(0)))})"
-            if int(m.group(0)) in pages
-            else m.group(0),
+            lambda m: (
+                f"[{m.group(0)}]({href(int(m.group(0)))})"
+                if int(m.group(0)) in pages
+                else m.group(0)
+            ),
             rest,
         )
         return head + rest

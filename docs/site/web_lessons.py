@@ -155,7 +155,7 @@ def _stub(source: str) -> str:
 YOUR_TURN = (
     '<div class="admonition tip tv-your-turn">\n'
     '<p class="admonition-title">Your turn, in your own notebook</p>\n'
-    "<p>Write the body of {names} in your copy of the lesson (<a href=\"{download}\" "
+    '<p>Write the body of {names} in your copy of the lesson (<a href="{download}" '
     "download>download it</a>), in place of <code>raise NotImplementedError</code>; the "
     "cell after it checks your answer. Here, the check's verdict and what follows are those "
     "of a correct answer, whose code is not shown.</p>\n"
