@@ -19,6 +19,7 @@ import collections
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 import urllib.parse
@@ -75,6 +76,7 @@ PAGE_FACTS = r"""() => ({
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       if (node.parentElement.closest("a, code, pre, h1, h2, h3, h4, script, style")) continue;
+      if (!node.parentElement.checkVisibility()) continue;  // the copy buttons' hidden text
       const m = node.textContent.match(/\b[Ll]essons? \d+/);
       if (m) found.push(node.textContent.trim().slice(0, 80));
     }
@@ -85,11 +87,12 @@ PAGE_FACTS = r"""() => ({
 CUT = """function cut(e) {  // wider than its box, and that box neither scrolls nor wraps it
   const scrolls = (x) => ["auto", "scroll"].includes(getComputedStyle(x).overflowX);
   const article = document.querySelector("article") || document.body;
-  if (e.scrollWidth > e.clientWidth + 1 && !scrolls(e)) return true;
-  for (let x = e.parentElement; x && x !== article; x = x.parentElement) {
-    if (scrolls(x)) return false;  // inside a box that scrolls sideways
+  for (let x = e; x && x !== article; x = x.parentElement) {
+    if (scrolls(x)) return false;  // it, or a box around it, scrolls sideways
   }
-  return e.getBoundingClientRect().right > article.getBoundingClientRect().right + 1;
+  const content = article.parentElement;  // on a phone the theme's code boxes reach its edges
+  return e.scrollWidth > e.clientWidth + 1 ||
+         e.getBoundingClientRect().right > content.getBoundingClientRect().right + 1;
 }"""
 
 
@@ -285,12 +288,12 @@ def test_lessons_are_worked_runs_with_the_exercises_left_to_the_reader(desktop_c
     }
     for page, html in text.items():
         assert "not attempted yet" not in html and "run this cell again" not in html, page
-        assert " 0 of " not in html, page
+        assert not re.search(r"Lesson \d+: 0 of \d+ exercises correct", html), page
         assert "BEGIN SOLUTION" not in html and "HIDDEN TESTS" not in html, page
         turns = html.count("tv-your-turn")
         assert turns >= 1 and html.count("NotImplementedError</span>") >= turns, page
     capstone = next(html for page, html in text.items() if "capstone" in page)
-    assert "has not passed its check yet" not in capstone
+    assert not re.search(r"<pre>[^<]*has not passed its check yet", capstone)  # an output
 
 
 def test_the_code_pages_cover_the_package_and_lessons_link_to_them(desktop_crawl):

@@ -339,7 +339,7 @@ def main(argv=None) -> int:
     names = [p.name for p in L.lesson_paths()]
     print(f"building the site in {args.mode} mode", flush=True)
     staged = P.stage_markdown(pages, names)
-    code = C.stage(pages, (ROOT / "README.md").read_text(), args.repo_url)
+    code = C.stage(pages, (ROOT / "README.md").read_text(), args.repo_url, names)
     staged |= set(code)
     link_pages(pages, staged, args.repo_url)
     stage_lessons(pages, args.mode, staged, args.repo_url)

@@ -193,7 +193,10 @@ def _maths(docstring: str) -> str:
                     break
                 tex.append(lines[i].strip())
                 i += 1
-            out.append(f'<div class="tv-math">\\[{html.escape(" ".join(tex).strip())}\\]</div>')
+            tex = " ".join(tex).strip()
+            if "&" in tex or "\\\\" in tex:  # Sphinx's reading: lines aligned at "&"
+                tex = f"\\begin{{aligned}}{tex}\\end{{aligned}}"
+            out.append(f'<div class="tv-math">\\[{html.escape(tex)}\\]</div>')
             continue
         out.append(line)
         i += 1
@@ -247,6 +250,23 @@ def _code_html(source: str) -> str:
     return highlight(source, PythonLexer(), formatter)
 
 
+def link_lessons_html(text: str, page: str, lesson_names: list) -> str:
+    """Each "lesson N" in the text of an HTML fragment (not in its tags) as a link."""
+    pages = {int(name[:2]): name[:-6] for name in lesson_names}
+
+    def link(match):
+        number = int(match.group(2))
+        if number not in pages:
+            return match.group(0)
+        href = posixpath.relpath(f"lessons/{pages[number]}.html", posixpath.dirname(page))
+        return f'<a href="{href}">{match.group(0)}</a>'
+
+    parts = re.split(r"(<[^>]+>)", text)
+    return "".join(
+        p if i % 2 else re.sub(r"\b([Ll]essons?) (\d{1,2})\b", link, p) for i, p in enumerate(parts)
+    )
+
+
 def code_page(path: str, position: int, repo_url: str | None, branch: str) -> str:
     source = (ROOT / path).read_text()
     tree = ast.parse(source)
@@ -274,7 +294,9 @@ def code_page(path: str, position: int, repo_url: str | None, branch: str) -> st
     )
 
 
-def stage(out: Path, readme: str, repo_url: str | None, branch: str = "main") -> list:
+def stage(
+    out: Path, readme: str, repo_url: str | None, lesson_names: list, branch: str = "main"
+) -> list:
     """Write the code pages and their index into ``out`` (the site's pages); returns their
     site paths, the index first."""
     files = reading_order(readme, sources())
@@ -283,7 +305,11 @@ def stage(out: Path, readme: str, repo_url: str | None, branch: str = "main") ->
     for position, path in enumerate(files, 1):
         page = out / page_of(path)
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(code_page(path, position, repo_url, branch))
+        text = code_page(path, position, repo_url, branch)
+        head, code = text.split("## The code\n", 1)  # the docstrings' mentions, not the code's
+        page.write_text(
+            link_lessons_html(head, page_of(path), lesson_names) + "## The code\n" + code
+        )
         written.append(page_of(path))
         doc = ast.get_docstring(ast.parse((ROOT / path).read_text())) or ""
         first = html.escape(doc.strip().split("\n\n")[0].replace("\n", " "))
