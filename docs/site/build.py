@@ -247,6 +247,9 @@ def stage_katex(pages: Path) -> None:
 NOTEBOOK_STYLE = re.compile(r"\s*<style[^>]*>(.*?)</style>", re.S)
 GREEK = "alpha beta gamma delta epsilon varepsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau phi varphi chi psi omega Sigma Phi Omega Delta Gamma Lambda Theta".split()
 GREEK_LETTERS = dict(zip(GREEK, "αβγδεεζηθικλμνξπρστφφχψωΣΦΩΔΓΛΘ"))
+GREEK_LETTERS.update(sim="~", pm="±", mid="|", cdot="·", times="×", le="≤", leq="≤", ge="≥",
+                     geq="≥", approx="≈", infty="∞", to="→", sum="Σ", partial="∂", nabla="∇",
+                     log=" log ", exp=" exp ", mathcal="", mathbb="", operatorname="")  # fmt: skip
 
 
 def _plain_tex(tex: str) -> str:
