@@ -428,3 +428,60 @@ def test_links_follow_the_pages_to_the_site():
     assert pages.rewrite_links(fenced, "README.md", staged) == fenced
     with pytest.raises(ValueError, match="missing.png"):
         pages.rewrite_links("![a](images/missing.png)", "docs/usage.md", staged)
+
+
+def _load(name):
+    """A module of docs/site/, without a browser or a built site."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "docs" / "site"))
+    spec = importlib.util.spec_from_file_location(f"site_{name}", ROOT / f"docs/site/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lesson_mentions_become_links():
+    pages = _load("pages")
+    names = ["01_a.ipynb", "03_b.ipynb", "07_c.ipynb"]
+    text = "As lesson 7 shows, and lessons 1 and 3; `lesson 3` [lesson 1](x.md) lesson 9."
+    assert pages.link_lessons(text, "lessons/03_b.ipynb", names, final_urls=True) == (
+        "As [lesson 7](07_c.html) shows, and lessons [1](01_a.html) and [3](03_b.html); "
+        "`lesson 3` [lesson 1](x.md) lesson 9."
+    )
+    assert pages.link_lessons("# Lesson 3\n```\nlesson 1\n```", "index.md", names) == (
+        "# Lesson 3\n```\nlesson 1\n```"
+    )
+
+
+def test_code_spans_link_to_the_code_pages_and_a_vanished_name_stops_the_build():
+    code_pages = _load("code_pages")
+    symbols = code_pages.Symbols()
+    text = "`tinyvae/core/model.py`, `tinyvae.VAE.decode` and `VAE.loss_and_grads(x)`, `np.exp`"
+    linked = code_pages.link_code(text, "lessons/01_a.ipynb", symbols)
+    path, line = symbols.find("tinyvae.core.model.VAE.decode")
+    assert path == "tinyvae/core/model.py" and line > 1
+    assert f"(../code/tinyvae/core/model.html#L-{line})" in linked
+    assert "[`tinyvae/core/model.py`](../code/tinyvae/core/model.html)" in linked
+    assert "`np.exp`" in linked and "[`np.exp`]" not in linked
+    with pytest.raises(ValueError, match="tinyvae.core.nowhere.Thing"):
+        code_pages.link_code("`tinyvae.core.nowhere.Thing`", "index.md", symbols)
+
+
+def test_a_worked_exercise_cell_is_shown_as_the_student_has_it():
+    web = _load("web_lessons")
+    source = (
+        'def f(x):\n    """doc"""\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION'
+    )
+    assert web._stub(source) == (
+        'def f(x):\n    """doc"""\n    raise NotImplementedError  # your code here'
+    )
+    lesson = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))[2]
+    nb = web.worked(lesson)
+    assert not any("HIDDEN TESTS" in c.source or "nbgrader" in c.metadata for c in nb.cells)
+    page = web.for_the_page(nb, lesson)
+    exercises = [c for c in page.cells if "raise NotImplementedError  # your code" in c.source]
+    turns = [c for c in page.cells if "tv-your-turn" in c.source]
+    assert len(exercises) == len(turns) >= 1
+    assert not any("BEGIN SOLUTION" in c.source for c in page.cells)
