@@ -109,7 +109,7 @@ def link_code(text: str, page: str, symbols: Symbols) -> str:
     """``text`` (Markdown at site path ``page``) with each inline code span that names a file
     or a definition of the package linked to its code page. Raises ValueError for a dotted
     ``tinyvae.`` name that the package does not define."""
-    folder = [None]  # the folder of the last file path named, for a bare "networks.py"
+    folder = [None]  # the folder of the last file path on the line, for a bare "networks.py"
 
     def follow(match):
         code = match.group(1).strip()
@@ -147,6 +147,7 @@ def link_code(text: str, page: str, symbols: Symbols) -> str:
     for line in text.split("\n"):
         if FENCE.match(line):
             fenced = not fenced
+        folder[0] = None  # a bare file name follows a path on its own line only
         lines.append(line if fenced else SPAN.sub(follow, line))
     return "\n".join(lines)
 
