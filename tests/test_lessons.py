@@ -75,19 +75,6 @@ def test_lesson_runs_top_to_bottom_in_quick_mode(path, monkeypatch):
     attempts = len(re.findall(r"^\[ \] ", text, re.M))  # one "[ ] name: not attempted" per check
     assert attempts == len(re.findall(r"C\.check_\w+\(", _code(nb))), text[-2000:]
     assert re.search(r"Lesson \d+: 0 of \d+ exercises correct", text), "no score summary"
-    keep = os.environ.get("TINYVAE_EXECUTED_LESSONS")
-    if keep:  # the website's build reuses this run: docs/site/build.py --executed FOLDER
-        _site_lessons().save_executed(nb, path, "quick", Path(keep))
-
-
-def _site_lessons():
-    """docs/site/lessons.py, which records how a notebook was executed."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("site_lessons", ROOT / "docs/site/lessons.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_lessons_kernel_is_this_python():

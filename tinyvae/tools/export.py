@@ -2,7 +2,7 @@
 
     python -m tinyvae.tools.export --run runs/digits2d --out decoder.json
 
-The website's latent explorer (``docs/site/pages/explorer.js``) reads such a file and runs
+The website's latent explorer (``docs/site/pages/explorer/explorer.js``) reads such a file and runs
 the decoder in the reader's browser. The file holds everything the forward pass needs::
 
     {"format": "tinyvae-decoder", "version": 1,
