@@ -65,6 +65,14 @@ class Symbols:
                         self.imports[f"{module}.{alias.asname or alias.name}"] = (
                             f"{origin}.{alias.name}"
                         )
+                if (  # lazy re-exports: _HOMES = {"VAE": "tinyvae.core.model", ...}
+                    isinstance(node, ast.Assign)
+                    and any(getattr(t, "id", None) == "_HOMES" for t in node.targets)
+                    and isinstance(node.value, ast.Dict)
+                ):
+                    for key, value in zip(node.value.keys, node.value.values):
+                        if isinstance(key, ast.Constant) and isinstance(value, ast.Constant):
+                            self.imports[f"{module}.{key.value}"] = f"{value.value}.{key.value}"
             self._visit(tree, module, path)
 
     def _visit(self, node, prefix, path):
