@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinyvae
 
 import tinyvae  # noqa: E402
-from tinyvae.core.kernels import compiled_adam_loop  # noqa: E402
+from tinyvae.fast.adam import compiled_adam_loop  # noqa: E402
 
 
 def epoch_times(x, compiled, epochs, batch_size=128, seed=1):

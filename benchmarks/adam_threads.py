@@ -1,7 +1,7 @@
 """A training step with Adam's update on one core, against the same with it split over Numba's threads.
 
 A whole training step (forward, backward and Adam), with Adam's compiled loop of
-``tinyvae/core/kernels_numba.py`` on one core, against the same step with that loop split
+``tinyvae/fast/adam_loop.py`` on one core, against the same step with that loop split
 over Numba's threads (the matrix products keep OpenBLAS's threads, as in training).
 
     python benchmarks/adam_threads.py          # needs Numba
@@ -30,14 +30,16 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's tinyvae, and profile_step
 from profile_step import blas_threads, training_steps  # noqa: E402
 
-from tinyvae.core import kernels  # noqa: E402
-from tinyvae.core.kernels_numba import adam_update  # noqa: E402
+from tinyvae.fast import adam  # noqa: E402
+from tinyvae.fast.adam_loop import adam_update as plain_adam_update  # noqa: E402
+
+adam_update = numba.njit(error_model="numpy")(plain_adam_update)  # compiled, callable from below
 
 
 @numba.njit(parallel=True, error_model="numpy")
 def adam_on_threads(g, b1, one_minus_b1, b2, one_minus_b2, alpha, eps_hat, flush, tiny,
                     theta, m, v):  # fmt: skip
-    """``kernels_numba.adam_update`` itself, on 8 blocks of the elements, the blocks shared
+    """``adam_loop.adam_update`` itself, on 8 blocks of the elements, the blocks shared
     out among Numba's threads."""
     n, blocks = theta.size, 8
     size = (n + blocks - 1) // blocks
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=150, help="training steps per timing")
     parser.add_argument("--rounds", type=int, default=6, help="timings of each way, in turns")
     args = parser.parse_args(argv)
-    chooser = kernels.compiled_adam_loop
+    chooser = adam.compiled_adam_loop
     one_core = chooser()
     if one_core is None:
         raise SystemExit("error: Numba is not installed or is turned off (TINYVAE_KERNELS)")
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
           f"threads; BLAS threads for the products: {blas_threads()}")  # fmt: skip
 
     def ms_per_step(loop, n):
-        kernels.compiled_adam_loop = lambda: loop  # what Adam.step calls, for these steps
+        adam.compiled_adam_loop = lambda: loop  # what Adam.step calls, for these steps
         start = time.perf_counter()
         steps(n)
         return (time.perf_counter() - start) / n * 1e3
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
             for name in list(loops)[:: 1 if round_ % 2 == 0 else -1]:
                 times[name].append(ms_per_step(loops[name], args.steps))
     finally:
-        kernels.compiled_adam_loop = chooser  # as it was
+        adam.compiled_adam_loop = chooser  # as it was
     for name, values in times.items():
         rounded = ", ".join(f"{v:.2f}" for v in values)
         print(f"{name:10} median {statistics.median(values):6.2f} ms per step ({rounded})")

@@ -11,8 +11,8 @@ Up to four contestants run, each in its own process so that peak memory is its o
 * ``tinyvae``: the plain loop a user writes, ``model.loss_and_grads(xb, validate=False)``
   then ``opt.step()``, over batches gathered by a shuffled index;
 * ``tinyvae-np``: the same loop on NumPy alone (``TINYVAE_KERNELS=numpy``): Adam's NumPy
-  passes (``tinyvae/core/kernels.py``) and, for the conv recipe, ``conv.py``'s NumPy
-  im2col and col2im, instead of the compiled loops of ``kernels_numba.py``: what a user
+  passes (``tinyvae/fast/adam.py``) and, for the conv recipe, ``conv.py``'s NumPy
+  im2col and col2im, instead of the compiled loops of ``tinyvae/fast/``: what a user
   without Numba runs (only when Numba is installed: without it, ``tinyvae`` is that);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
@@ -389,13 +389,13 @@ def worker_main(args):
 
 
 def numba_present():
-    from tinyvae.core.kernels import compiled_adam_loop
+    from tinyvae.fast.adam import compiled_adam_loop
 
     return compiled_adam_loop() is not None
 
 
 def gpu_present():
-    from tinyvae.core.backend import cupy_unavailable_reason
+    from tinyvae.cupy_check import cupy_unavailable_reason
 
     return cupy_unavailable_reason() is None
 

@@ -15,7 +15,7 @@ It writes ``DIR/report.json`` (a status and the measurements of every part) and
                epoch first (``bench_train.py``)
   loglik       ``log_likelihood`` with k = 5000 on 1,000 images, warmed up (``bench_eval.py``)
   lesson08     lesson 8 run top to bottom in quick mode, its CuPy cells included
-  conv         a CuPy epoch of the convolutional recipe, once tinyvae has ``--arch conv``
+  conv         a CuPy epoch of the convolutional recipe (``--arch conv``)
 
 Where no GPU can be used, every part but the first is skipped with a one-line reason and
 the report is still written (``tests/test_gpu_check.py`` runs it so on every commit, so it
@@ -69,21 +69,11 @@ DATA_FOLDERS = (ROOT / ".gpu-data", Path("/usr/share/datasets/fashion-mnist"))
 
 @dataclass
 class Part:
+    run: object  # run(args, out) -> its result, a dict (the part_... functions below)
     needs_gpu: bool
     budget: float  # seconds it may take at most
     least: float  # seconds it needs to be worth starting
 
-
-PARTS = {
-    "environment": Part(False, 60, 5),
-    "gpu_tests": Part(True, 150, 30),
-    "sync": Part(True, 45, 15),
-    "cli": Part(True, 80, 20),
-    "speed": Part(True, 100, 40),
-    "loglik": Part(True, 50, 15),
-    "lesson08": Part(True, 70, 20),
-    "conv": Part(True, 50, 20),
-}
 
 
 # --- the driver: runs each part in a process of its own ---------------------------------------
@@ -184,15 +174,13 @@ def main(argv=None) -> int:
         f"gpu_check{' on the stand-in for CuPy' if args.stand_in else ''}: budget "
         f"{args.budget:.0f} s, report in {out}",
     )
-    gpu_reason, conv_note = "the environment part did not run", ""
+    gpu_reason = "the environment part did not run"
     for name in PARTS:
         part, left = PARTS[name], deadline - time.time()
         if name not in wanted:
             continue
         if part.needs_gpu and gpu_reason:
             result = {"status": "skipped", "reason": f"no usable GPU: {gpu_reason}"}
-            if name == "conv" and conv_note:
-                result["reason"] += f"; and {conv_note}"
         elif left < part.least:
             result = {"status": "skipped", "reason": f"out of time: {left:.0f} s of the "
                       f"budget left, this part needs {part.least:.0f} s or more"}  # fmt: skip
@@ -201,9 +189,6 @@ def main(argv=None) -> int:
         report["parts"][name] = result
         if name == "environment":
             gpu_reason = result.get("cupy_unavailable_reason") or ""
-            conv_note = (
-                "" if result.get("conv_recipe") == "available" else result.get("conv_recipe")
-            )
             if not args.stand_in:
                 report["mode"] = (
                     "cpu: no usable GPU, the GPU parts skipped" if gpu_reason else "gpu"
@@ -305,7 +290,7 @@ def child(args, out) -> int:
     """Run one part; write its result (status, summary, measurements) as parts/NAME.json."""
     sys.path.insert(0, str(TESTS))  # device_checks.py, fake_cupy.py
     try:
-        result = FUNCTIONS[args.part](args, out)
+        result = PARTS[args.part].run(args, out)
         result.setdefault("status", "passed")
     except Exception as error:
         traceback.print_exc()
@@ -379,6 +364,7 @@ def part_environment(args, out) -> dict:
 
     import numpy as np
 
+    from tinyvae import cupy_check
     from tinyvae.core import backend
 
     cupy = backend.cupy
@@ -389,9 +375,8 @@ def part_environment(args, out) -> dict:
         "numpy": np.__version__,
         "cupy": getattr(cupy, "__version__", None),
         "stand_in": bool(getattr(cupy, "STAND_IN", False)),
-        "cupy_unavailable_reason": backend.cupy_unavailable_reason(),
+        "cupy_unavailable_reason": cupy_check.cupy_unavailable_reason(),
         "data": data_source(args),
-        "conv_recipe": conv_recipe_missing() or "available",
         "nbformat": importlib.util.find_spec("nbformat") is not None,
     }
     for name in ("torch", "matplotlib", "pytest", "numba"):
@@ -681,28 +666,7 @@ def part_lesson08(args, out) -> dict:
     return result
 
 
-def conv_recipe_missing():
-    """Why the conv part cannot run, or None: a small conv VAE is built and takes one step
-    with its gradients on NumPy, as ``--arch conv`` would (any error is the reason)."""
-    try:
-        import numpy as np
-
-        from tinyvae.core.model import VAE
-
-        model = VAE(64, latent_dim=2, arch="conv", channels=(2, 4), image_shape=(8, 8), seed=0)
-        x = np.random.default_rng(0).random((3, 64), dtype=np.float32)
-        loss, _, _ = model.loss_and_grads(x)
-        if not (np.isfinite(loss) and np.isfinite(model.flat.grad).all() and model.flat.grad.any()):
-            return f"the conv model's probe gave a loss of {float(loss)} or gradients that are not finite"
-    except Exception as error:  # what the recipe would meet: say it, and skip the part
-        return f"the conv model cannot train here ({type(error).__name__}: {error})".splitlines()[0]
-    return None
-
-
 def part_conv(args, out) -> dict:
-    missing = conv_recipe_missing()
-    if missing:
-        return {"status": "skipped", "reason": missing}
     work = Path(tempfile.mkdtemp(prefix="gpu-check-conv-"))
     folder = idx_folder(args, work, 3000 if args.quick else 60000)
     run_tool([sys.executable, "-m", "tinyvae.train", "--arch", "conv", "--data-dir", folder,
@@ -714,17 +678,16 @@ def part_conv(args, out) -> dict:
             f"{rows[-1]['images_per_s']:,.0f} img/s, test loss {rows[-1]['test_loss']:.2f}"}  # fmt: skip
 
 
-FUNCTIONS = {
-    "environment": part_environment,
-    "gpu_tests": part_gpu_tests,
-    "sync": part_sync,
-    "cli": part_cli,
-    "speed": part_speed,
-    "loglik": part_loglik,
-    "lesson08": part_lesson08,
-    "conv": part_conv,
+PARTS = {  # in the order they run
+    "environment": Part(part_environment, False, 60, 5),
+    "gpu_tests": Part(part_gpu_tests, True, 150, 30),
+    "sync": Part(part_sync, True, 45, 15),
+    "cli": Part(part_cli, True, 80, 20),
+    "speed": Part(part_speed, True, 100, 40),
+    "loglik": Part(part_loglik, True, 50, 15),
+    "lesson08": Part(part_lesson08, True, 70, 20),
+    "conv": Part(part_conv, True, 50, 20),
 }
-assert set(FUNCTIONS) == set(PARTS)
 
 if __name__ == "__main__":
     sys.exit(cli.run(main))

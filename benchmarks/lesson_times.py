@@ -6,7 +6,10 @@
 
 Each lesson is executed top to bottom by a fresh Jupyter kernel (nbclient, kernel
 ``python3``), exactly as ``tests/test_lessons.py`` does: ``TINYVAE_LESSON_MODE`` set, this
-checkout's tinyvae first on ``PYTHONPATH``, one BLAS thread. For each lesson it prints the
+checkout's tinyvae first on ``PYTHONPATH``, no thread variables set (each lesson's
+``settings()`` makes the automatic choice of ``tinyvae/tools/threads.py``, as a student's
+kernel does). ``--busy N`` runs the lessons beside N processes that each keep one CPU busy,
+started before the first lesson and stopped after the last. For each lesson it prints the
 wall-clock seconds and the CPU seconds of the kernel process (user + system, read from
 ``getrusage(RUSAGE_CHILDREN)`` once the kernel has exited), then the totals, the machine
 (CPU model, cores) and the load average before and after. On a machine shared with other
@@ -33,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_contention import THREAD_VARIABLES, start_busy, stop_busy  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -70,6 +75,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", default="quick", choices=("quick", "full"))
     parser.add_argument("--solutions", action="store_true", help="run the instructor notebooks")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="beside N processes that each keep one CPU busy (default 0)")  # fmt: skip
     args = parser.parse_args(argv)
 
     paths = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
@@ -82,8 +89,10 @@ def main(argv=None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
     )
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = "1"
+    if not 0 <= args.busy <= 64:
+        parser.error(f"--busy takes 0 to 64 processes, not {args.busy}")
+    for variable in THREAD_VARIABLES:  # the lessons choose their threads themselves
+        os.environ.pop(variable, None)
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
 
     if args.solutions:  # the instructor notebooks, each in its folder beside the helpers
@@ -94,13 +103,17 @@ def main(argv=None) -> int:
         paths = build.build(folder, tuple(p.stem for p in paths))
 
     load_before = os.getloadavg()
+    busy = start_busy(args.busy, seconds=6 * 3600)  # they end by themselves if this is killed
     rows = []
     print(f"{'lesson':24s} {'wall s':>8s} {'CPU s':>8s}")
-    for path in paths:
-        wall, cpu = run_lesson(path)
-        rows.append({"lesson": path.stem, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)})
-        print(f"{path.stem:24s} {wall:8.1f} {cpu:8.1f}", flush=True)
-    load_after = os.getloadavg()
+    try:
+        for path in paths:
+            wall, cpu = run_lesson(path)
+            rows.append({"lesson": path.stem, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)})
+            print(f"{path.stem:24s} {wall:8.1f} {cpu:8.1f}", flush=True)
+        load_after = os.getloadavg()
+    finally:
+        stop_busy(busy)
     if args.solutions:
         shutil.rmtree(folder, ignore_errors=True)
     wall = sum(r["wall_s"] for r in rows)
@@ -108,11 +121,12 @@ def main(argv=None) -> int:
     print(f"{'total':24s} {wall:8.1f} {cpu:8.1f}")
     machine = f"{cpu_model()}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
     what = "instructor notebooks (solved)" if args.solutions else "lessons as committed"
-    print(f"mode {args.mode}, {what}; {machine}")
+    print(f"mode {args.mode}, {what}, beside {args.busy} busy processes; {machine}")
     print("load average (1, 5, 15 min): before " + ", ".join(f"{v:.1f}" for v in load_before)
           + "; after " + ", ".join(f"{v:.1f}" for v in load_after))  # fmt: skip
     if args.json:
-        print(json.dumps({"mode": args.mode, "solutions": args.solutions, "machine": machine, "lessons": rows,
+        print(json.dumps({"mode": args.mode, "solutions": args.solutions, "busy": args.busy,
+                          "machine": machine, "lessons": rows,
                           "total_wall_s": round(wall, 1), "total_cpu_s": round(cpu, 1),
                           "load_before": load_before, "load_after": load_after}))  # fmt: skip
     return 0

@@ -60,13 +60,8 @@ def blas_threads() -> str:
 
 
 def layers_of(network, tag: str) -> dict:
-    """name -> layer, in order, for an MLP (Linear and activation objects) or a conv network
-    (its steps, then its linear head)."""
-    steps = getattr(network, "steps", None)
-    if steps is None:  # an MLP: Linear, activation, Linear, ...
-        steps = [x for pair in zip(network.layers, network.activations) for x in pair]
-        steps.append(network.layers[-1])
-    steps = steps + ([network.head] if hasattr(network, "head") else [])
+    """name -> layer, in order: a network's steps, then a conv encoder's linear head."""
+    steps = network.steps + ([network.head] if hasattr(network, "head") else [])
     return {f"{tag}.{i} {type(step).__name__}": step for i, step in enumerate(steps)}
 
 

@@ -1,6 +1,6 @@
 """How the exercises are checked and scored: one verdict per exercise, and a score per lesson.
 
-A checker (``lesson_checks.py`` and friends) calls the student's function inside
+A checker (``checks_NN_name.py``, one module per lesson) calls the student's function inside
 :func:`run_check`, which prints one line:
 
 * ``[ ] name: not attempted yet``: the function still raises ``NotImplementedError``;
@@ -99,7 +99,7 @@ def _where(error):
 
 
 def _is_checker(name):
-    return name in _OURS or name.startswith("lesson_checks") or name.endswith("_checks.py")
+    return name in _OURS or name.startswith("checks_")
 
 
 def require_passed(count=None):

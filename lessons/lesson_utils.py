@@ -31,6 +31,7 @@ if (ROOT / "tinyvae" / "__init__.py").is_file() and str(ROOT) not in sys.path:
 
 from tinyvae.errors import UserError  # noqa: E402
 from tinyvae.tools.data import SYSTEM_DIRS, load  # noqa: E402
+from tinyvae.tools.threads import use_automatic_threads  # noqa: E402
 
 MODE_VARIABLE = "TINYVAE_LESSON_MODE"
 MODES = ("full", "quick")
@@ -67,7 +68,24 @@ def settings() -> Settings:
         f"Lesson mode {S.mode!r} ({MODE_VARIABLE}): data set {S.dataset!r}, "
         f"{S.steps} training steps of {S.batch_size} images, hidden layers of {S.hidden}."
     )
+    choose_threads_once(S)
     return S
+
+
+_threads = None  # (threads, why): chosen by the first settings() of this kernel
+
+
+def choose_threads_once(S: Settings) -> None:
+    """Give the matrix products as many threads as ``tinyvae.train`` would give a network
+    of this lesson's size: one when other programs keep the CPUs busy (several threads
+    would each wait for a busy CPU), more only where they are faster. Chosen once a kernel,
+    so that running the cell again gives the same numbers."""
+    global _threads
+    if _threads is None:
+        D = 784 if S.dataset != "digits" else 64  # pixels per image
+        layers = [(D, S.hidden), (S.hidden, S.hidden), (S.hidden, D)]
+        _threads = use_automatic_threads(layers, S.batch_size)
+    print(f"Threads for the matrix products: {_threads[0]} ({_threads[1]}).")
 
 
 def load_data(S: Settings):

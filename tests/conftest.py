@@ -11,15 +11,25 @@
 * The stand-in case (mark ``stand_in``) runs the same CuPy code paths on every commit, on
   ``tests/fake_cupy.py``: NumPy behind CuPy's API, refusing implicit copies to the host and
   counting every read-back. It complements the GPU run and never replaces it.
+* What several test files build: ``nudged_vae`` (the small float64 model of the gradient
+  checks), ``small_config`` and ``training_parts`` (a short run on the bundled digits), and
+  the ``digits`` fixture.
+* ``slow`` marks what takes more than a few seconds: ``pytest -m "not slow"`` is the quick loop.
 """
 
 import os
 
 import fake_cupy
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from tinyvae.core.backend import cupy_unavailable_reason, get_backend
+import tinyvae
+from tinyvae.core.backend import get_backend
+from tinyvae.cupy_check import cupy_unavailable_reason
+from tinyvae.tools.config import TrainConfig, check
+from tinyvae.tools.data import Batches, load
+from tinyvae.tools.training import make_model, make_optimizer
 
 REQUIRE_GPU = "TINYVAE_REQUIRE_GPU"
 CUPY = pytest.param("cupy", marks=pytest.mark.gpu)
@@ -55,3 +65,33 @@ def gpu_backend(request, monkeypatch):
     """The CuPy Backend (float32), on a GPU or on the stand-in, for tests that compare it
     with NumPy."""
     return _backend(request.param, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled 8x8 digits (a Dataset), loaded once."""
+    return load("digits")
+
+
+def nudged_vae(input_dim, seed=0, **kwargs):
+    """A float64 VAE whose biases are nudged off zero, so that no ReLU input sits exactly on
+    its kink (where a finite difference sees half the slope): what the gradient checks use."""
+    model = tinyvae.VAE(input_dim, **{"dtype": "float64", "seed": seed, **kwargs})
+    rng = np.random.default_rng(seed + 100)
+    for name, p in model.parameters().items():
+        if name.endswith(".b"):
+            p[...] = 0.1 * rng.standard_normal(p.shape)
+    return model
+
+
+def small_config(**changes):
+    """A checked TrainConfig for a short run on the digits: one hidden layer of 32, L = 4."""
+    base = dict(dataset="digits", hidden=(32,), latent_dim=4, batch_size=100, no_progress=True)
+    return check(TrainConfig(**(base | changes)))
+
+
+def training_parts(config, ds, backend=None):
+    """What a run builds from its config: (model, optimizer, batches)."""
+    model = make_model(config, ds.train_x.shape[1], ds.num_classes, backend)
+    batches = Batches(ds.train_x, ds.train_y, model.backend, config.batch_size, config.seed)
+    return model, make_optimizer(model, config), batches

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.core import backend
-from tinyvae.core.backend import BackendError, cupy_unavailable_reason, get_backend
+from tinyvae.core import arrays
+from tinyvae.core.backend import BackendError, get_backend
+from tinyvae.cupy_check import cupy_unavailable_reason
 
 
 def test_numpy_backend_round_trip():
@@ -28,8 +29,8 @@ def test_unknown_backend_lists_the_choices():
 
 
 def test_missing_cupy_says_which_extra_to_install(monkeypatch):
-    monkeypatch.setattr(backend, "cupy", None)
-    monkeypatch.setattr(backend, "CUPY_IMPORT_ERROR", ModuleNotFoundError("no cupy", name="cupy"))
+    monkeypatch.setattr(arrays, "cupy", None)
+    monkeypatch.setattr(arrays, "CUPY_IMPORT_ERROR", ModuleNotFoundError("no cupy", name="cupy"))
     with pytest.raises(BackendError) as info:
         get_backend("cupy")
     message = str(info.value)
@@ -40,8 +41,8 @@ def test_missing_cupy_says_which_extra_to_install(monkeypatch):
 
 def test_a_cupy_that_fails_to_import_is_not_called_missing(monkeypatch):
     broken = ImportError("libcudart.so.13: cannot open shared object file")
-    monkeypatch.setattr(backend, "cupy", None)
-    monkeypatch.setattr(backend, "CUPY_IMPORT_ERROR", broken)
+    monkeypatch.setattr(arrays, "cupy", None)
+    monkeypatch.setattr(arrays, "CUPY_IMPORT_ERROR", broken)
     message = cupy_unavailable_reason()
     assert "installed but cannot be imported (ImportError: libcudart.so.13: cannot open" in message
 
@@ -75,7 +76,7 @@ def fake_module(count=1, arange=None):
     ids=["zero devices", "driver too old"],
 )
 def test_cupy_without_a_usable_gpu_says_the_real_cause(monkeypatch, count, words):
-    monkeypatch.setattr(backend, "cupy", fake_module(count))
+    monkeypatch.setattr(arrays, "cupy", fake_module(count))
     with pytest.raises(BackendError) as info:
         get_backend("cupy")
     assert words in str(info.value) and "--backend numpy" in str(info.value)
@@ -85,7 +86,7 @@ def test_a_gpu_without_the_cuda_libraries_is_found_before_training(monkeypatch):
     def arange(*args, **kwargs):  # what CuPy raises on the first kernel without NVRTC
         raise RuntimeError("CuPy failed to load libnvrtc.so.13: OSError: cannot open")
 
-    monkeypatch.setattr(backend, "cupy", fake_module(1, arange))
+    monkeypatch.setattr(arrays, "cupy", fake_module(1, arange))
     with pytest.raises(BackendError) as info:
         get_backend("cupy")
     message = str(info.value)

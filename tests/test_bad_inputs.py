@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.core.backend import cupy_unavailable_reason
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.errors import Diverged
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import run
@@ -392,6 +392,7 @@ def outcomes(workspace):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.slow
 def test_each_bad_command_line_gets_one_line_and_status_2(case, outcomes):
     done = outcomes[case.name]
     err = done.stderr

@@ -288,7 +288,7 @@ CASES = [
         ["TINYVAE_LESSON_MODE", "quick or full"],
         env={"TINYVAE_LESSON_MODE": "fast"},
     ),
-    Case("site executed nowhere", [*SITE, "--executed", "{w}/nowhere"], ["is not a folder"]),
+    Case("site explorer unknown", [*SITE, "--explorer", "huge"], ["--explorer", "quick"]),
 ]
 
 # --- the workspace -------------------------------------------------------------------------

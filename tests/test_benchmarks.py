@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tinyvae.core.kernels import compiled_adam_loop
 from tinyvae.errors import UserError
+from tinyvae.fast.adam import compiled_adam_loop
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -30,11 +30,11 @@ def test_profile_step_times_and_breaks_down_a_step(arch, capsys):
 
 @pytest.mark.skipif(compiled_adam_loop() is None, reason="Numba is not installed")
 def test_adam_threads_times_both_loops_and_leaves_adam_as_it_was(capsys):
-    from tinyvae.core import kernels
+    from tinyvae.fast import adam
 
-    before = kernels.compiled_adam_loop
+    before = adam.compiled_adam_loop
     assert load("adam_threads").main(["--steps", "2", "--rounds", "2"]) == 0
-    assert kernels.compiled_adam_loop is before
+    assert adam.compiled_adam_loop is before
     out = capsys.readouterr().out
     assert "one core" in out and "threads" in out and out.count("median") == 2
 

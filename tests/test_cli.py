@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinyvae.core.backend import cupy_unavailable_reason
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.evaluate import main as evaluate_main
 from tinyvae.sample import main as sample_main
 from tinyvae.tools import checkpoint
@@ -79,6 +79,7 @@ def test_a_tiny_training_writes_its_run_folder_and_the_loss_falls(digits_run):
         pytest.param({"TINYVAE_KERNELS": "numpy"}, id="other-adam"),
     ],
 )
+@pytest.mark.slow
 def test_resuming_after_3_of_6_epochs_matches_an_unbroken_run_bit_for_bit(tmp_path, resume_env):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     assert cli("train", *TINY, "--epochs", 6, "--out", straight).returncode == 0
@@ -100,6 +101,7 @@ def test_resuming_after_3_of_6_epochs_matches_an_unbroken_run_bit_for_bit(tmp_pa
     assert keep(metrics(straight)) == keep(metrics(broken))
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     folder = tmp_path / "run"
     command = [sys.executable, "-m", "tinyvae.train", *TINY, "--epochs", 500, "--out", folder]
@@ -295,6 +297,7 @@ def test_a_folder_of_idx_files_trains_too(tmp_path):
 @pytest.mark.parametrize(
     "every, epochs, expected", [("3", 7, [3, 6, 7]), ("0", 25, [3, 6, 9, 12, 15, 18, 21, 24, 25])]
 )
+@pytest.mark.slow
 def test_pictures_every_n_epochs_and_always_the_last(tmp_path, every, epochs, expected):
     folder = tmp_path / "run"
     args = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "500", "--epochs", epochs]
@@ -319,6 +322,7 @@ def reader_gone(tool, *args, stderr_too=False):
     return proc.wait(timeout=120), err
 
 
+@pytest.mark.slow
 def test_a_closed_output_pipe_stops_no_tool_and_prints_no_traceback(digits_run, tmp_path):
     folder = tmp_path / "piped"  # stdout and stderr (the progress bar) both closed
     status, _ = reader_gone("train", "--dataset", "digits", "--epochs", 2, "--hidden", 16,

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import nudged_vae
 
 import tinyvae
 import tinyvae.train as train_module
@@ -228,14 +229,8 @@ SHAPE, LATENT, BATCH = (7, 5), 2, 3  # odd, non-square images: 7x5 -> 3x2 -> 1x1
 
 
 def conv_model(seed=0, **kwargs):
-    """A small float64 conv VAE whose biases are nudged off zero (no ReLU input on its kink)."""
-    kwargs = dict(channels=(2, 3), latent_dim=LATENT, dtype="float64", seed=seed, **kwargs)
-    model = tinyvae.VAE(SHAPE[0] * SHAPE[1], arch="conv", image_shape=SHAPE, **kwargs)
-    rng = np.random.default_rng(seed + 100)
-    for name, p in model.parameters().items():
-        if name.endswith(".b"):
-            p[...] = 0.1 * rng.standard_normal(p.shape)
-    return model
+    kwargs = dict(arch="conv", image_shape=SHAPE, channels=(2, 3), latent_dim=LATENT, **kwargs)
+    return nudged_vae(SHAPE[0] * SHAPE[1], seed, **kwargs)
 
 
 def worst_error(model, **kwargs):
@@ -438,7 +433,7 @@ def test_sample_and_evaluate_read_a_conv_run(tmp_path, capsys):
         (["--arch", "cnn"], "unknown --arch 'cnn': choose one of mlp, conv"),
         (["--channels", "0"], "--channels must be positive layer sizes"),
         (["--channels", "32,x"], "--channels must be positive layer sizes"),
-        (["--arch", "conv", "--channels", "2,2,2,2"], "must be at least 16x16; these are 8x8"),
+        (["--arch", "conv", "--channels", "2,2,2,2"], "8x8 are too small for arch='conv' with 4"),
     ],
 )
 def test_bad_conv_flags_print_one_line(argv, words, tmp_path, capsys):

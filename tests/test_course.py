@@ -92,6 +92,7 @@ def course(tmp_path_factory):
     return folder, api
 
 
+@pytest.mark.slow
 def test_students_notebooks_are_the_lessons_with_no_solution_in_them(course):
     folder, _ = course
     for lesson in LESSONS:
@@ -171,6 +172,7 @@ def test_autograder_gives_the_capstone_solutions_full_marks_and_a_blank_one_none
     assert errors and set(errors) == {"AssertionError"}, errors
 
 
+@pytest.mark.slow
 def test_autograder_grades_a_submission_with_deleted_and_copied_cells(course, monkeypatch):
     solved, _ = notebooks(course, "02_backpropagation")
     moved = copy.deepcopy(solved)  # the solutions, with a checker deleted and an answer copied
@@ -193,6 +195,7 @@ def _outputs(nb):
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_repair_keeps_the_students_cells_and_restores_the_grading_ones(course):
     folder, _ = course
     release = nbformat.read(folder / "release" / "03_elbo" / "03_elbo.ipynb", as_version=4)

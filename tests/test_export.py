@@ -1,7 +1,7 @@
 """The decoder exported as JSON (tinyvae/tools/export.py) decodes like the model it came from.
 
 The reference forward pass below reads only the JSON, as the website's explorer does in
-JavaScript (docs/site/pages/explorer.js): h = z; h = h @ W + b, the activation between
+JavaScript (docs/site/pages/explorer/explorer.js): h = z; h = h @ W + b, the activation between
 layers, a sigmoid after the last one for a Bernoulli decoder.
 """
 

@@ -19,14 +19,14 @@ import conftest
 import fake_cupy
 import numpy as np
 import pytest
+from conftest import small_config, training_parts
 from device_checks import HostWaited, is_stand_in, no_wait, started, train_steps
 
 import tinyvae
-from tinyvae.core.backend import Backend, cupy_unavailable_reason
+from tinyvae.core.backend import Backend
+from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint, plots
-from tinyvae.tools.config import TrainConfig, check
-from tinyvae.tools.data import Batches, load
 from tinyvae.tools.evaluation import (
     active_units,
     check_data,
@@ -34,14 +34,9 @@ from tinyvae.tools.evaluation import (
     posterior_means,
     prepare_test_set,
 )
-from tinyvae.tools.training import make_model, make_optimizer, train_epoch
+from tinyvae.tools.training import train_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
 
 
 def host(model, array):
@@ -216,38 +211,30 @@ def test_the_epoch_tolerance_catches_a_one_percent_change(digits):
 
 
 def small(**changes):
-    base = dict(dataset="digits", hidden=(32,), latent_dim=4, batch_size=100, no_progress=True,
-                backend="cupy", progress_every=5)  # fmt: skip
-    return check(TrainConfig(**(base | changes)))
-
-
-def setup(config, ds, backend=None):
-    model = make_model(config, ds.train_x.shape[1], ds.num_classes, backend)
-    batches = Batches(ds.train_x, ds.train_y, model.backend, config.batch_size, config.seed)
-    return model, make_optimizer(model, config), batches
+    return small_config(**({"backend": "cupy", "progress_every": 5} | changes))
 
 
 @pytest.mark.parametrize("changes", [{}, dict(conditional=True, denoise=0.1, optimizer="sgd")])
 def test_a_checkpoint_goes_gpu_cpu_gpu_and_resumes_bit_for_bit(gpu_backend, digits, tmp_path,
                                                              changes):  # fmt: skip
     config = small(**changes)
-    straight, opt, batches = setup(config, digits)
+    straight, opt, batches = training_parts(config, digits)
     for epoch in (1, 2):
         train_epoch(straight, opt, batches, config, epoch)
 
-    model, opt, batches = setup(config, digits)
+    model, opt, batches = training_parts(config, digits)
     train_epoch(model, opt, batches, config, 1)
     calls = iter(range(100))
     stopped = train_epoch(model, opt, batches, config, 2, should_stop=lambda: next(calls) == 5)
     checkpoint.save(tmp_path / "gpu.npz", model, opt, {"sums": stopped["sums"]})
 
     cpu_config = small(**changes, backend="numpy")  # the CPU reads it, and writes it again
-    on_cpu, cpu_opt, _ = setup(cpu_config, digits)
+    on_cpu, cpu_opt, _ = training_parts(cpu_config, digits)
     checkpoint.restore(checkpoint.load(tmp_path / "gpu.npz"), on_cpu, cpu_opt)
     assert np.array_equal(on_cpu.flat.data, host(model, model.flat.data))
     checkpoint.save(tmp_path / "cpu.npz", on_cpu, cpu_opt, {"sums": stopped["sums"]})
 
-    fresh, opt, batches = setup(config, digits)  # back on the GPU, as a new process would
+    fresh, opt, batches = training_parts(config, digits)  # back on the GPU, as a new process would
     saved = checkpoint.load(tmp_path / "cpu.npz")
     checkpoint.restore(saved, fresh, opt)
     train_epoch(fresh, opt, batches, config, 2, stopped["steps"], saved.state["sums"])
@@ -329,7 +316,7 @@ STEP_CASES = {
 @pytest.mark.parametrize("case", list(STEP_CASES))
 def test_training_steps_never_wait_for_the_device(gpu_backend, digits, case):
     config = small(**STEP_CASES[case])
-    model, optimizer, batches = setup(config, digits)
+    model, optimizer, batches = training_parts(config, digits)
     rng = model.backend.rng(1)
     train_steps(model, optimizer, batches.epoch(1), config, 1, rng)  # compile, grow the pool
     epoch = started(batches.epoch(2))
@@ -340,7 +327,7 @@ def test_training_steps_never_wait_for_the_device(gpu_backend, digits, case):
 
 def test_the_no_wait_check_catches_a_read_back(gpu_backend, digits):
     config = small()
-    model, optimizer, batches = setup(config, digits)
+    model, optimizer, batches = training_parts(config, digits)
     rng = model.backend.rng(1)
     train_steps(model, optimizer, batches.epoch(1), config, 1, rng)
     epoch = started(batches.epoch(2))
@@ -357,7 +344,7 @@ def test_an_epoch_reads_back_once_per_progress_update(gpu_backend, digits, monke
     for the epoch's sums, and one wait at its end. On the stand-in every read-back of any
     kind is counted, so nothing else may read; on a GPU only tinyvae's own are."""
     config = small(progress_every=every)
-    model, optimizer, batches = setup(config, digits)
+    model, optimizer, batches = training_parts(config, digits)
     counted = {"to_host": 0, "synchronize": 0}
     for method in counted:
         original = getattr(Backend, method)
@@ -453,7 +440,9 @@ def test_train_sample_and_evaluate_on_cupy(cupy_command, tmp_path):
     out = cupy_command("train", *tiny, "--epochs", "3")
     assert "64-32-2 relu bernoulli" in out and ", cupy; run folder" in out, out
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["train_loss"] < rows[0][
+        "train_loss"
+    ]
     for name in ("samples_epoch03", "reconstructions_epoch03", "loss", "latent", "manifold",
                  "interpolation"):  # fmt: skip
         assert (run / f"{name}.png").stat().st_size > 1000, name

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tinyvae
 from tinyvae.tools import checkpoint
@@ -117,6 +118,7 @@ def without_timing(rows):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_ends_exactly_like_an_unbroken_run(tmp_path):
     straight, broken, scratch = tmp_path / "straight", tmp_path / "broken", tmp_path / "c.npz"
     reference = launch(straight, resume=False)  # runs alongside the kills

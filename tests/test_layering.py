@@ -15,6 +15,7 @@ importing its package's ``__init__`` (Python runs it, but nothing there is used)
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
@@ -73,11 +74,37 @@ def test_no_cycles_and_at_most_seven_levels():
 
 
 def test_the_maths_core_imports_nothing_from_the_tools():
+    """The core imports the core, its fast paths (``tinyvae/fast/``), the CuPy check and the
+    errors: nothing that runs it."""
+    allowed = ("tinyvae.core", "tinyvae.fast", "tinyvae.cupy_check", "tinyvae.errors")
+    for name, imported in import_graph().items():
+        if name.startswith("tinyvae.core"):
+            outside = {m for m in imported if not m.startswith(allowed)}
+            assert not outside, (name, outside)
+
+
+def test_the_fast_paths_stand_beside_the_maths_not_on_it():
+    """A fast path imports no tools and, of the core, only ``arrays`` (which array library);
+    the convolution's imports nothing from tinyvae, so the layers keep their level."""
     graph = import_graph()
     for name, imported in graph.items():
-        if name.startswith("tinyvae.core"):
-            outside = {m for m in imported if not m.startswith("tinyvae.core")}
-            assert outside <= {"tinyvae.errors"}, (name, outside)
+        if name.startswith("tinyvae.fast"):
+            outside = {m for m in imported if not m.startswith("tinyvae.fast")}
+            assert outside <= {"tinyvae.core.arrays"}, (name, outside)
+    assert graph["tinyvae.fast.conv"] == set()
+
+
+def test_importing_the_core_loads_no_tools():
+    code = "import sys, tinyvae.core; print(sorted(m for m in sys.modules if m.startswith('tinyvae.tools')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_no_file_of_the_package_exceeds_300_lines():
+    long = {
+        p.name: n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 300
+    }
+    assert not long, long
 
 
 def test_the_counter_sees_cycles_and_chains():

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
+import tinyvae
 from tinyvae.core.gradcheck import check_gradient, directional_check
-from tinyvae.core.layers import ACTIVATIONS, MLP, Linear
+from tinyvae.core.layers import ACTIVATIONS, Linear
+from tinyvae.core.networks import MLP
+from tinyvae.errors import ModelError, UserError
 
 TOL = 1e-6
 
@@ -56,7 +59,7 @@ def test_mlp_of_any_depth_backpropagates_correctly(hidden):
     rng = np.random.default_rng(4)
     net = MLP([5, *hidden, 3], "tanh", rng, "float64")
     X, R = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
-    assert len(net.layers) == len(hidden) + 1 and len(net.activations) == len(hidden)
+    assert len(net.layers) == len(hidden) + 1 and len(net.steps) == 2 * len(hidden) + 1
     assert list(net.named_params("net"))[-2:] == [f"net.{len(hidden)}.W", f"net.{len(hidden)}.b"]
     net.forward(X)
     dX = net.backward(R)
@@ -75,13 +78,24 @@ def test_he_init_keeps_relu_activations_at_unit_scale():
     net = MLP([400, 400, 400, 400, 10], "relu", rng, "float64", init="he")
     X = rng.standard_normal((2000, 400))
     h = X
-    for layer, activation in zip(net.layers[:-1], net.activations):
-        h = activation.forward(layer.forward(h))
+    for step in net.steps[:-1]:  # up to the last ReLU
+        h = step.forward(h)
     # He init: Var(W) = 2 / n_in doubles the pre-activation variance and ReLU halves the
     # mean square, so E[h^2] stays at E[x^2] = 1 after every ReLU (a small-init net would shrink).
     assert 0.8 < float((h**2).mean()) < 1.25
 
 
-def test_unknown_activation_names_the_choices():
-    with pytest.raises(ValueError, match="relu, leaky_relu, tanh, sigmoid"):
-        MLP([2, 2], "swish")
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(activation="swish"), "unknown activation 'swish': choose one of relu, leaky_relu, tanh, sigmoid"),
+        (dict(init="xavier"), "unknown init 'xavier': choose one of pytorch, he"),
+        (dict(likelihood="poisson"), "unknown likelihood 'poisson': choose one of bernoulli, gaussian"),
+    ],
+)
+def test_one_gate_gives_every_arch_the_same_one_line_error(arch, kwargs, message):
+    with pytest.raises(ModelError) as caught:
+        tinyvae.VAE(64, hidden=(4,), channels=(2,), latent_dim=2, arch=arch, **kwargs)
+    assert str(caught.value) == message
+    assert isinstance(caught.value, UserError) and isinstance(caught.value, ValueError)

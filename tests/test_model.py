@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import nudged_vae
 
 import tinyvae
-from tinyvae.core import distributions as D
+from tinyvae.core import distributions as dist
 from tinyvae.core.gradcheck import check_gradient, directional_check
 
 TOL = 1e-6
@@ -12,15 +13,7 @@ D_IN, LATENT, BATCH = 7, 3, 5
 
 
 def make_model(seed=0, **kwargs):
-    """A small float64 model whose biases are nudged off zero, so that no ReLU input sits
-    exactly on its kink (where a finite difference sees half the slope)."""
-    kwargs = {"hidden": (6, 5), "latent_dim": LATENT, "dtype": "float64", "seed": seed, **kwargs}
-    model = tinyvae.VAE(D_IN, **kwargs)
-    rng = np.random.default_rng(seed + 100)
-    for name, p in model.parameters().items():
-        if name.endswith(".b"):
-            p[...] = 0.1 * rng.standard_normal(p.shape)
-    return model
+    return nudged_vae(D_IN, seed, **{"hidden": (6, 5), "latent_dim": LATENT, **kwargs})
 
 
 def batch(seed=0, n=BATCH, samples=1):
@@ -76,7 +69,7 @@ def test_a_broken_reparameterization_gradient_is_caught(monkeypatch):
     model = make_model()
     x, eps, _ = batch()
     assert worst_gradient_error(model, x=x, eps=eps)[0] < TOL
-    monkeypatch.setattr(D, "reparameterize_backward", wrong_backward)
+    monkeypatch.setattr(dist, "reparameterize_backward", wrong_backward)
     worst, errors = worst_gradient_error(model, x=x, eps=eps)
     assert worst > 1e-3
     assert errors["decoder.0.W"] < TOL  # the decoder does not depend on that step
@@ -85,7 +78,7 @@ def test_a_broken_reparameterization_gradient_is_caught(monkeypatch):
 def test_a_broken_kl_gradient_is_caught(monkeypatch):
     model = make_model()
     x, eps, _ = batch()
-    monkeypatch.setattr(D, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv) - 1))
+    monkeypatch.setattr(dist, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv) - 1))
     assert worst_gradient_error(model, x=x, eps=eps)[0] > 1e-3
 
 

@@ -6,21 +6,28 @@ folded and blocked update, its compiled loop, the subnormal flush) computes what
 textbook form computes.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
 import tinyvae
-from tinyvae.core import conv, kernels
-from tinyvae.core import distributions as D
-from tinyvae.core.kernels import compiled_adam_loop, flush_subnormals
-from tinyvae.core.layers import ACTIVATIONS, MLP
+from tinyvae.core import conv
+from tinyvae.core import distributions as dist
+from tinyvae.core.layers import ACTIVATIONS
+from tinyvae.core.networks import MLP
 from tinyvae.core.optim import Adam
 from tinyvae.core.params import FlatParameters
+from tinyvae.fast import adam, numba_jit
+from tinyvae.fast import conv as fast_conv
+from tinyvae.fast.activations import IN_PLACE
+from tinyvae.fast.adam import compiled_adam_loop, flush_subnormals
+from tinyvae.fast.bernoulli import bernoulli_log_likelihood_and_grad
 
 needs_numba = pytest.mark.skipif(
     compiled_adam_loop() is None, reason="Numba is not installed (pip install numba)"
 )
-# Adam's two CPU paths: the NumPy passes, and the compiled loop of tinyvae/kernels.py.
+# Adam's two CPU paths: the NumPy passes, and the compiled loop of tinyvae/fast/adam_loop.py.
 ADAM_PATHS = [False, pytest.param(True, marks=needs_numba)]
 
 
@@ -28,7 +35,7 @@ ADAM_PATHS = [False, pytest.param(True, marks=needs_numba)]
 def test_in_place_activations_match_and_others_leave_inputs_alone(name):
     rng = np.random.default_rng(0)
     X, dY = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
-    plain, fast = ACTIVATIONS[name](), ACTIVATIONS[name](inplace=True)
+    plain, fast = ACTIVATIONS[name](), IN_PLACE[name]()
     X2, dY2 = X.copy(), dY.copy()
     Y = plain.forward(X)
     dX = plain.backward(dY)
@@ -65,10 +72,10 @@ def test_fused_bernoulli_equals_the_two_plain_functions(dtype, rtol):
     x = rng.random((2, 3, 50)).astype(dtype)
     a = (8 * rng.standard_normal((2, 3, 50))).astype(dtype)
     a[0, 0, :4] = [1e4, -1e4, 80.0, -80.0]  # saturated logits
-    log_p, grad = D.bernoulli_log_likelihood_and_grad(x, a)
+    log_p, grad = bernoulli_log_likelihood_and_grad(x, a)
     assert log_p.dtype == grad.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(log_p, D.bernoulli_log_likelihood(x, a), rtol=rtol)
-    np.testing.assert_allclose(grad, D.bernoulli_log_likelihood_grad(x, a), atol=rtol)
+    np.testing.assert_allclose(log_p, dist.bernoulli_log_likelihood(x, a), rtol=rtol)
+    np.testing.assert_allclose(grad, dist.bernoulli_log_likelihood_grad(x, a), atol=rtol)
 
 
 def reference_adam(theta, grads, lr, b1, b2, eps):
@@ -84,7 +91,7 @@ def reference_adam(theta, grads, lr, b1, b2, eps):
 @pytest.mark.parametrize("compiled", ADAM_PATHS)
 def test_adam_matches_the_textbook_form_across_block_edges(compiled):
     rng = np.random.default_rng(3)
-    size = 2 * kernels.BLOCK + 123  # three blocks, the last one short
+    size = 2 * adam.BLOCK + 123  # three blocks, the last one short
     theta0, grads = rng.standard_normal(size), rng.standard_normal((12, size))
     grads[:, :1000] = 0  # a region whose moments stay 0
     flat = FlatParameters({"w": theta0}, tinyvae.get_backend("numpy", "float64"))
@@ -105,7 +112,7 @@ def test_flush_subnormals_zeroes_only_subnormals():
     np.testing.assert_array_equal(a, expected)
 
 
-def gradients_down_to_subnormal(dtype, steps, size=2 * kernels.BLOCK + 77, seed=5):
+def gradients_down_to_subnormal(dtype, steps, size=2 * adam.BLOCK + 77, seed=5):
     """(steps, size) gradients whose sizes span 1e-25 to 10, plus two regions whose moments
     pass through the subnormal numbers (below ~1e-38 in float32) during the run: one where
     a tiny gradient stops after the first step (m decays by beta1 per step), and one where
@@ -140,6 +147,20 @@ def test_compiled_adam_gives_the_same_bits_as_the_numpy_passes_at_every_step(dty
         np.testing.assert_array_equal(compiled_opt.v, numpy_opt.v, err_msg=f"v, step {opt.t}")
         np.testing.assert_array_equal(compiled_flat.data, numpy_flat.data, err_msg=f"step {opt.t}")
     assert saw_subnormal == (dtype == "float32")  # the test did pass through subnormals
+
+
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_numba)])
+def test_a_gradient_whose_square_overflows_stops_its_weight_without_a_warning(compiled):
+    """|g| = 1e20 squares past float32's largest number: v is inf, the step is 0, no NaN."""
+    flat = FlatParameters({"w": np.ones(3, "float32")}, tinyvae.get_backend("numpy"))
+    opt = Adam(flat, compiled=compiled)
+    flat.grad[...] = np.array([1e20, -1e20, 0.5], "float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+    np.testing.assert_array_equal(opt.v[:2], np.inf)
+    np.testing.assert_array_equal(flat.data[:2], 1.0)  # m / inf = 0: the weight stays
+    assert flat.data[2] < 1.0
 
 
 def test_adam_rounds_betas_given_as_numpy_floats_like_python_floats():
@@ -180,7 +201,7 @@ def test_adam_keeps_decaying_moments_out_of_the_subnormal_range(compiled):
     tiny, first_zero = np.finfo(np.float32).tiny, None
     for _ in range(1000):
         opt.step()
-        if opt.t % kernels.FLUSH_EVERY == 0:
+        if opt.t % adam.FLUSH_EVERY == 0:
             assert not ((opt.m != 0) & (np.abs(opt.m) < tiny)).any(), opt.t
             assert not ((opt.v != 0) & (opt.v < tiny)).any(), opt.t
             if first_zero is None and opt.m[0] == 0:
@@ -237,7 +258,9 @@ def test_compiled_im2col_and_col2im_give_the_numpy_bits(geometry, batch_innermos
     X = rng.standard_normal((C, H, W, B)).astype("float32").transpose(3, 0, 1, 2)
     if not batch_innermost:
         X = np.ascontiguousarray(X)  # the usual layout: im2col keeps to NumPy for it
-    assert (conv.compiled_conv_loop("im2col", X) is not None) == (batch_innermost or B == 1)
+    assert (fast_conv.im2col(X, k, s, p, numba_jit.compiled) is not None) == (
+        batch_innermost or B == 1
+    )
     cols = conv.im2col(X, k, s, p)
     G = rng.standard_normal(cols.shape).astype("float32")  # a gradient for col2im
     compiled = cols, conv.col2im(G, X.shape, k, s, p)
@@ -274,12 +297,10 @@ def test_a_conv_vae_trains_to_the_same_bits_with_and_without_the_compiled_loops(
 
 
 def test_without_numba_the_conv_layers_keep_to_numpy(monkeypatch):
-    from tinyvae.core import kernels_numba
-
-    monkeypatch.setattr(kernels_numba, "numba", None)
-    assert not kernels_numba.available()
-    X = np.zeros((5, 5, 3, 2), "float32").transpose(3, 2, 0, 1)  # the batch innermost
-    assert conv.compiled_conv_loop("col2im", X) is None
+    monkeypatch.setattr(numba_jit, "numba_module", lambda: None)
+    assert not numba_jit.available() and numba_jit.compiled(fast_conv.col2im_loop) is None
+    cols = np.zeros((2, 2, 3, 2, 2, 2), "float32")
+    assert fast_conv.col2im(cols, (2, 3, 4, 4), 2, 2, 0, numba_jit.compiled) is None
     monkeypatch.undo()
     monkeypatch.setenv("TINYVAE_KERNELS", "numpy")
-    assert conv.compiled_conv_loop("col2im", X) is None
+    assert fast_conv.col2im(cols, (2, 3, 4, 4), 2, 2, 0, numba_jit.compiled) is None

@@ -3,6 +3,8 @@ keeps it. (Whether the choice is fast is for benchmarks/bench_contention.py, not
 
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,8 +44,9 @@ def test_the_products_of_a_step_are_listed_forward_and_backward():
     assert len(shapes) == 3 * 4
 
 
-def test_an_asked_count_is_used_and_a_kept_one_respects_a_lower_limit():
+def test_an_asked_count_is_used_and_a_kept_one_respects_a_lower_limit(monkeypatch):
     model = VAE(64, hidden=(32,), latent_dim=4)
+    monkeypatch.setattr(T, "cpus_allowed", lambda: 4)
     with threadpool_limits(1):
         assert T.blas_limit() == 1
         assert T.choose_threads(None, model, 10)[0] == 1  # no more than the limit
@@ -55,6 +58,44 @@ def test_an_asked_count_is_used_and_a_kept_one_respects_a_lower_limit():
     with threadpool_limits(2):
         assert T.choose_threads(None, model, 10, kept=1) == (1, "kept from the start of this "
                                                               "run (--threads N changes it)")
+
+
+@pytest.mark.parametrize(
+    "asked, allowed, busy, used, said",
+    [
+        (2, 4, 0.0, 2, "--threads"),
+        (8, 2, 0.0, 2, "--threads 8 lowered to the 2 CPUs this process may use"),
+        (10**20, 2, 0.0, 2, "--threads 100000000000000000000 lowered to the 2 CPUs"),
+        (2, 2, 1.0, 2, "--threads; note: other programs keep 1 of the 2 CPUs busy"),
+        (1, 2, 1.0, 1, "--threads"),
+    ],
+)
+def test_an_asked_count_is_lowered_to_the_cpus_and_a_busy_machine_is_noted(
+    monkeypatch, asked, allowed, busy, used, said
+):
+    monkeypatch.setattr(T, "cpus_allowed", lambda: allowed)
+    monkeypatch.setattr(T, "busy_cpus", lambda: busy)
+    model = VAE(64, hidden=(32,), latent_dim=4)
+    n, why = T.choose_threads(asked, model, 10)
+    assert n == used and why.startswith(said)
+    assert ("note:" in why) == (busy > 0 and asked > 1)
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999", "4097", "0", "-3", "two"])
+def test_a_thread_count_beyond_any_machine_is_one_line_and_exit_2(tmp_path, text):
+    command = [sys.executable, "-m", "tinyvae.train", "--dataset", "digits", "--epochs", "1",
+               "--threads", text, "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: --threads")
+    assert not (tmp_path / "run").exists()
+
+
+def test_use_automatic_threads_sets_the_count_for_what_follows(monkeypatch):
+    monkeypatch.setattr(T, "automatic_threads", lambda shapes, budget=0.5: (1, f"{len(shapes)}"))
+    with threadpool_limits(2):
+        assert T.use_automatic_threads([(64, 32), (32, 64)], 10) == (1, "6")
+        assert T.blas_limit() == 1  # not only inside a block: for the rest of the kernel
 
 
 def test_the_automatic_choice_times_both_and_says_why():

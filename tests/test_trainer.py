@@ -4,11 +4,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import small_config, training_parts
 
 from tinyvae.errors import Diverged, UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.config import TrainConfig, check, parse_hidden
-from tinyvae.tools.data import Batches, corrupt, load
+from tinyvae.tools.data import corrupt
 from tinyvae.tools.evaluation import (
     active_units,
     evaluate_loss,
@@ -16,24 +17,7 @@ from tinyvae.tools.evaluation import (
     prepare_test_set,
 )
 from tinyvae.tools.flags import build_parser, parse_args
-from tinyvae.tools.training import beta_at, make_model, make_optimizer, train_epoch
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
-def small(**changes):
-    base = dict(dataset="digits", hidden=(32,), latent_dim=4, batch_size=100, no_progress=True)
-    return check(TrainConfig(**{**base, **changes}))
-
-
-def setup(config, ds):
-    model = make_model(config, ds.train_x.shape[1], ds.num_classes)
-    batches = Batches(ds.train_x, ds.train_y, model.backend, config.batch_size, config.seed)
-    return model, make_optimizer(model, config), batches
-
+from tinyvae.tools.training import beta_at, train_epoch
 
 # --- the config ----------------------------------------------------------------------------
 
@@ -101,9 +85,9 @@ def test_hidden_accepts_commas_and_sequences():
 
 
 def test_kl_warmup_ramps_linearly_per_step():
-    c = small(beta=2.0, kl_warmup=2)
+    c = small_config(beta=2.0, kl_warmup=2)
     assert [beta_at(c, s, 10) for s in (0, 5, 10, 20, 50)] == [0.0, 0.5, 1.0, 2.0, 2.0]
-    assert beta_at(small(beta=0.5), 0, 10) == 0.5
+    assert beta_at(small_config(beta=0.5), 0, 10) == 0.5
 
 
 @pytest.mark.parametrize("kind", ["mask", "salt-pepper"])
@@ -118,7 +102,7 @@ def test_corrupt_changes_about_p_of_the_pixels_and_keeps_the_input(kind):
 
 
 def test_evaluate_loss_is_reproducible_and_leaves_training_noise_alone(digits):
-    model, _, _ = setup(small(), digits)
+    model, _, _ = training_parts(small_config(), digits)
     x = model.backend.asarray(digits.test_x)
     state = dict(model.rng.bit_generator.state)
     first, again = evaluate_loss(model, x, seed=3), evaluate_loss(model, x, seed=3)
@@ -127,7 +111,7 @@ def test_evaluate_loss_is_reproducible_and_leaves_training_noise_alone(digits):
 
 
 def test_active_units_counts_dimensions_whose_mean_varies(digits):
-    model, _, _ = setup(small(latent_dim=6), digits)
+    model, _, _ = training_parts(small_config(latent_dim=6), digits)
     last = model.parameters()["encoder.1.W"]  # (32, 2L): the first L columns give mu
     last[:, :2] = 0  # mu_0 and mu_1 no longer depend on x
     x = model.backend.asarray(digits.test_x)
@@ -139,8 +123,8 @@ def test_active_units_counts_dimensions_whose_mean_varies(digits):
 
 
 def test_two_epochs_lower_the_loss(digits):
-    config = small()
-    model, optimizer, batches = setup(config, digits)
+    config = small_config()
+    model, optimizer, batches = training_parts(config, digits)
     first = train_epoch(model, optimizer, batches, config, 1)
     second = train_epoch(model, optimizer, batches, config, 2)
     assert first["finished"] and first["steps"] == len(batches) == 15
@@ -157,19 +141,19 @@ def test_two_epochs_lower_the_loss(digits):
     ],
 )
 def test_a_run_stopped_mid_epoch_resumes_bit_for_bit(digits, tmp_path, changes):
-    config = small(**changes)
-    straight, opt, batches = setup(config, digits)
+    config = small_config(**changes)
+    straight, opt, batches = training_parts(config, digits)
     for epoch in (1, 2):
         expected = train_epoch(straight, opt, batches, config, epoch)
 
-    model, opt, batches = setup(config, digits)
+    model, opt, batches = training_parts(config, digits)
     train_epoch(model, opt, batches, config, 1)
     calls = iter(range(100))
     stopped = train_epoch(model, opt, batches, config, 2, should_stop=lambda: next(calls) == 5)
     assert not stopped["finished"] and stopped["steps"] == 6
     checkpoint.save(tmp_path / "c.npz", model, opt, {"sums": stopped["sums"]})
 
-    fresh, opt, batches = setup(config, digits)  # a new process, as far as state goes
+    fresh, opt, batches = training_parts(config, digits)  # a new process, as far as state goes
     saved = checkpoint.load(tmp_path / "c.npz")
     checkpoint.restore(saved, fresh, opt)
     result = train_epoch(fresh, opt, batches, config, 2, 6, saved.state["sums"])
@@ -179,25 +163,25 @@ def test_a_run_stopped_mid_epoch_resumes_bit_for_bit(digits, tmp_path, changes):
 
 
 def test_divergence_names_epoch_and_step(digits):
-    config = small(optimizer="sgd", lr=1e12)
-    model, optimizer, batches = setup(config, digits)
+    config = small_config(optimizer="sgd", lr=1e12)
+    model, optimizer, batches = training_parts(config, digits)
     with pytest.raises(Diverged, match=r"in epoch 1 by step \d+: the learning rate"):
         train_epoch(model, optimizer, batches, config, 1)
 
 
 def test_pytorch_init_draws_uniform_weights_and_biases(digits):
-    model, _, _ = setup(small(), digits)
+    model, _, _ = training_parts(small_config(), digits)
     W, b = model.parameters()["encoder.0.W"], model.parameters()["encoder.0.b"]
     bound = 1 / np.sqrt(64)
     assert np.abs(W).max() <= bound and np.abs(W).max() > 0.95 * bound
     assert np.abs(b).max() <= bound and np.abs(b).min() > 0
-    he, _, _ = setup(small(init="he"), digits)
+    he, _, _ = training_parts(small_config(init="he"), digits)
     assert (he.parameters()["encoder.0.b"] == 0).all()
 
 
 def test_cupy_trains_and_its_checkpoint_loads_on_numpy(gpu_backend, digits, tmp_path):
-    config = small(backend="cupy", progress_every=5, conditional=True, denoise=0.1)
-    model, optimizer, batches = setup(config, digits)
+    config = small_config(backend="cupy", progress_every=5, conditional=True, denoise=0.1)
+    model, optimizer, batches = training_parts(config, digits)
     first = train_epoch(model, optimizer, batches, config, 1)
     second = train_epoch(model, optimizer, batches, config, 2)
     assert second["train_loss"] < first["train_loss"]
@@ -210,5 +194,7 @@ def test_cupy_trains_and_its_checkpoint_loads_on_numpy(gpu_backend, digits, tmp_
     # no unit passes the usual 0.01, so count against the median variance: some do, some not
     host_x, host_y = prepare_test_set(digits, config, on_cpu.backend)
     median = float(np.median(posterior_means(on_cpu, host_x, host_y).var(axis=0)))
-    counts = [active_units(m, a, b, median) for m, a, b in ((model, x, y), (on_cpu, host_x, host_y))]
+    counts = [
+        active_units(m, a, b, median) for m, a, b in ((model, x, y), (on_cpu, host_x, host_y))
+    ]
     assert counts[0] == counts[1] and 0 < counts[1] < config.latent_dim

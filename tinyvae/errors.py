@@ -6,6 +6,7 @@ as a single line on stderr and exit with status 2 (``tinyvae/tools/cli.py``). Pr
 errors (bugs) are not UserErrors and keep their tracebacks.
 
     UserError            bad input or a bad environment
+    ├── ModelError       a model's arguments that cannot build one (also a ValueError)
     ├── BackendError     a backend that cannot be used here (no CuPy, no GPU, a typo)
     ├── DataError        a data file or data option that cannot be used
     ├── CheckpointError  a checkpoint file that cannot be used
@@ -15,6 +16,11 @@ errors (bugs) are not UserErrors and keep their tracebacks.
 
 class UserError(Exception):
     """Bad input or a bad environment, explained in one actionable line."""
+
+
+class ModelError(UserError, ValueError):
+    """A model's arguments (sizes, likelihood, activation, init, arch, image shape) cannot
+    build one; ``tinyvae.core.networks.check_architecture`` says which and why."""
 
 
 class BackendError(UserError):

@@ -31,7 +31,7 @@ def fraction_near(samples, codes, radius):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks as C
+    import checks_01_autoencoders as C
 
     C.check_tied_autoencoder(tied_autoencoder, strict=True)
     C.check_pca_reconstruction(pca_reconstruction, strict=True)

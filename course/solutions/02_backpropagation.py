@@ -38,7 +38,7 @@ def central_difference(f, x, h=1e-5):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks as C
+    import checks_02_backpropagation as C
 
     C.check_residual_backward(residual_backward, strict=True)
     C.check_softplus_layer(SoftplusLayer, strict=True)

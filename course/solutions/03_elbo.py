@@ -31,7 +31,7 @@ def bounds_from_log_weights(log_w):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks as C
+    import checks_03_elbo as C
 
     C.check_toy_posterior(toy_posterior, strict=True)
     C.check_toy_elbo(toy_elbo, strict=True)

@@ -30,7 +30,7 @@ def kl_monte_carlo(mu, logvar, K, rng):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks as C
+    import checks_04_kl_divergence as C
 
     C.check_kl_diag_gaussians(kl_diag_gaussians, strict=True)
     C.check_kl_diag_grad(kl_diag_grad, strict=True)

@@ -23,7 +23,7 @@ def score_function_grad(f, mu, sigma, K, rng):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks as C
+    import checks_05_reparameterization as C
 
     C.check_softplus_reparameterize_backward(softplus_reparameterize_backward, strict=True)
     C.check_cholesky_reparameterize_backward(cholesky_reparameterize_backward, strict=True)

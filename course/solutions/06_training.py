@@ -33,7 +33,7 @@ def debiased_ema(values, beta):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_more as C
+    import checks_06_training as C
 
     C.check_adam_step(adam_step, strict=True)
     C.check_loss_parts(loss_parts, strict=True)

@@ -35,7 +35,7 @@ def mutual_information(z, mu, logvar):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_more as C
+    import checks_07_latent_space as C
 
     C.check_aggregate_moments(aggregate_moments, strict=True)
     C.check_slerp(slerp, strict=True)

@@ -43,7 +43,7 @@ def flat_views(shapes, dtype):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_more as C
+    import checks_08_speed as C
 
     C.check_median_time(median_time, strict=True)
     C.check_momentum_step_inplace(momentum_step_inplace, strict=True)

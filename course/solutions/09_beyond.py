@@ -30,7 +30,7 @@ def importance_weights(log_w):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_more as C
+    import checks_09_beyond as C
 
     C.check_one_hot_inputs(one_hot_inputs, strict=True)
     C.check_free_bits(free_bits, strict=True)

@@ -35,7 +35,7 @@ def conv_transpose_1ch(y, w, s, shape):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_conv as C
+    import checks_10_convolution as C
 
     C.check_col2im(col2im_1ch, strict=True)
     C.check_kernel_gradient(kernel_gradient, strict=True)

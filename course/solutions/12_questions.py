@@ -47,7 +47,7 @@ def best_logvar(x, mean):
 
 def check_all():
     import _path  # noqa: F401  (makes lessons/ importable)
-    import lesson_checks_questions as C
+    import checks_12_questions as C
 
     C.check_bits_per_dim(bits_per_dim, strict=True)
     C.check_effective_beta(effective_beta, strict=True)

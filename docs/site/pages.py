@@ -38,6 +38,8 @@ def site_path(repo_path: str, staged: set) -> str | None:
     repo_path = repo_path.rstrip("/") or "."
     if repo_path == "README.md":
         return "index.md"
+    if repo_path.startswith("docs/site/pages/"):  # this folder's own pages
+        repo_path = repo_path[len("docs/site/pages/") :]
     for candidate in (repo_path, posixpath.join(repo_path, "README.md")):
         if candidate in staged:
             return candidate
@@ -116,9 +118,60 @@ def navigation(staged: set, lesson_names: list) -> list:
         {"Lessons": [{"Overview": "lessons/README.md"}, *(f"lessons/{n}" for n in lesson_names)]},
     ]
     nav += [{"Latent explorer": p} for p in sorted(staged) if p == "explorer/index.md"]
+    nav += [{"The code": p} for p in sorted(staged) if p == "code/index.md"]
     nav.append({"Docs": under("docs", "docs/usage.md")})
     benchmarks = under("benchmarks", "benchmarks/README.md")
     if benchmarks[:1] == ["benchmarks/README.md"]:  # the folder's README: its overview
         benchmarks[0] = {"Overview": "benchmarks/README.md"}
     nav.append({"Benchmarks": benchmarks})
     return nav
+
+
+LESSON_MENTION = re.compile(
+    r"\b([Ll]essons?)(\s+)(\d{1,2})((?:(?:,\s*|\s+(?:and|or|to)\s+|\s*[–-]\s*)\d{1,2}\b)*)"
+)
+PROTECTED = re.compile(r"(`[^`\n]*`|!?\[(?:[^\[\]]|\[[^\]]*\])*\]\([^)\s]*[^)]*\)|<[^>\n]+>)")
+
+
+def link_lessons(text: str, where: str, lesson_names: list, final_urls: bool = False) -> str:
+    """Each "lesson N" (and "lessons N and M", "lessons N to M", ...) of a Markdown text at
+    site path ``where`` as a link to that lesson's page; code, links and HTML tags untouched.
+    A number with no lesson stays as it is."""
+    pages = {int(name[:2]): name for name in lesson_names}
+
+    def href(number):
+        name = pages[number]
+        target = f"lessons/{name[:-6]}.html" if final_urls else f"lessons/{name}"
+        return posixpath.relpath(target, posixpath.dirname(where))
+
+    def mention(match):
+        word, space, first, rest = match.groups()
+        if int(first) not in pages:
+            return match.group(0)
+        if word[-1] == "s":  # "lessons 3 and 7": each number is its link
+            head = f"{word}{space}[{first}]({href(int(first))})"
+        else:
+            head = f"[{word}{space}{first}]({href(int(first))})"
+        rest = re.sub(
+            r"\d{1,2}",
+            lambda m: (
+                f"[{m.group(0)}]({href(int(m.group(0)))})"
+                if int(m.group(0)) in pages
+                else m.group(0)
+            ),
+            rest,
+        )
+        return head + rest
+
+    lines, fenced = [], False
+    for line in text.split("\n"):
+        if FENCE.match(line):
+            fenced = not fenced
+        if fenced or line.lstrip().startswith("#"):  # code, and headings (their anchors)
+            lines.append(line)
+            continue
+        parts = PROTECTED.split(line)
+        lines.append(
+            "".join(p if i % 2 else LESSON_MENTION.sub(mention, p) for i, p in enumerate(parts))
+        )
+    return "\n".join(lines)

@@ -26,8 +26,8 @@ them several times faster; the matrix products read the same memory as (C, H*W*B
 copy. Indexing does not see the difference.
 
 Speed: with Numba installed, im2col and col2im run as compiled loops that visit each entry
-once (``kernels_numba.py``), instead of the k*k passes over memory below; the result is the
-same to the bit (``tests/test_perf_paths.py``). The NumPy code here is what they compute.
+once (``tinyvae/fast/conv.py``), instead of the k*k passes over memory below; the result is
+the same to the bit (``tests/test_perf_paths.py``). The NumPy code here is what they compute.
 """
 
 from __future__ import annotations
@@ -36,32 +36,13 @@ import numpy as np
 
 from tinyvae.core.arrays import array_module
 from tinyvae.core.initialization import initial_weights
+from tinyvae.fast import conv as fast_conv
+from tinyvae.fast import numba_jit
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Pixels along one side after a convolution: ``(size + 2 padding - kernel) // stride + 1``."""
     return (size + 2 * padding - kernel) // stride + 1
-
-
-def compiled_conv_loop(name: str, array):
-    """``kernels_numba.im2col`` or ``col2im`` (``name``) for a NumPy ``array``, when Numba is
-    there (``kernels_numba.available()``); None otherwise, and for an im2col input that is
-    not one (C, H, W, B) block, such as the usual layout, (B, C, H, W) in memory, which the
-    NumPy passes copy faster."""
-    if not isinstance(array, np.ndarray):  # CuPy: its copies run on the GPU already
-        return None
-    from tinyvae.core import kernels_numba  # here, so that Numba loads on first use only
-
-    if not kernels_numba.available():
-        return None
-    if name == "im2col" and not batch_innermost(array):
-        return None
-    return getattr(kernels_numba, name)
-
-
-def batch_innermost(X):
-    """Whether X (B, C, H, W) is one (C, H, W, B) block in memory, as the layers keep images."""
-    return X.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def im2col(X, kernel: int, stride: int, padding: int):
@@ -73,11 +54,10 @@ def im2col(X, kernel: int, stride: int, padding: int):
     adding in the other direction."""
     xp, (B, C, H, W), k, s, p = array_module(X), X.shape, kernel, stride, padding
     Ho, Wo = output_size(H, k, s, p), output_size(W, k, s, p)
+    fast = fast_conv.im2col(X, k, s, p, numba_jit.compiled)  # compiled copies, or None
+    if fast is not None:
+        return fast
     cols = xp.empty((k, k, C, Ho, Wo, B), dtype=X.dtype)
-    compiled = compiled_conv_loop("im2col", X)  # the same loop, per element (kernels_numba.py)
-    if compiled is not None:
-        compiled(X.transpose(1, 2, 3, 0), k, s, p, cols)  # X's memory, (C, H, W, B)
-        return cols.reshape(k * k * C, Ho * Wo * B)
     padded = xp.zeros((C, H + 2 * p, W + 2 * p, B), dtype=X.dtype)  # the batch innermost
     padded[:, p : p + H, p : p + W, :] = X.transpose(1, 2, 3, 0)
     for u in range(k):
@@ -93,11 +73,9 @@ def col2im(cols, shape, kernel: int, stride: int, padding: int):
     xp, (B, C, H, W), k, s, p = array_module(cols), shape, kernel, stride, padding
     Ho, Wo = output_size(H, k, s, p), output_size(W, k, s, p)
     cols = cols.reshape(k, k, C, Ho, Wo, B)
-    compiled = compiled_conv_loop("col2im", cols)  # the same sums, per pixel (kernels_numba.py)
-    if compiled is not None:
-        out = xp.empty((C, H, W, B), dtype=cols.dtype)
-        compiled(cols, k, s, p, out)
-        return out.transpose(3, 0, 1, 2)  # (B, C, H, W), a view
+    fast = fast_conv.col2im(cols, shape, k, s, p, numba_jit.compiled)  # or None
+    if fast is not None:
+        return fast
     padded = xp.zeros((C, H + 2 * p, W + 2 * p, B), dtype=cols.dtype)
     for u in range(k):
         for v in range(k):

@@ -23,12 +23,13 @@ import math
 
 import numpy as np
 
-from tinyvae.core import distributions as D
+from tinyvae.core import distributions as dist
 from tinyvae.core.backend import array_module, get_backend
 from tinyvae.core.layers import sigmoid
-from tinyvae.core.networks import build_networks
+from tinyvae.core.networks import build_networks, check_architecture
 from tinyvae.core.params import FlatParameters
-from tinyvae.core.validation import check_architecture, check_call, check_latent, check_noise
+from tinyvae.core.validation import check_call, check_latent, check_noise
+from tinyvae.fast.bernoulli import bernoulli_log_likelihood_and_grad
 
 
 def elbo(log_px, z, mu, logvar, beta):
@@ -37,13 +38,13 @@ def elbo(log_px, z, mu, logvar, beta):
     Returns ``loss, parts, (d_log_px, d_mu, d_logvar, d_z)``: the derivatives of the loss
     with respect to log p(x|z), and directly (not through z) to mu, logvar and z."""
     K, B = log_px.shape
-    kl = D.kl_standard_normal(mu, logvar)  # (B,)
+    kl = dist.kl_standard_normal(mu, logvar)  # (B,)
     recon = -log_px.mean(axis=0)  # (B,)
     loss = (recon + beta * kl).mean()
     # Backward. Each log p(x|z_kb) enters the loss as -1/(K B) of itself; the KL is
     # closed-form, so mu and logvar reach it directly: beta/B times its gradient.
     d_log_px = -1.0 / (K * B)  # the same for every sample: a number, not a (K, B) array
-    dmu_kl, dlogvar_kl = D.kl_standard_normal_grad(mu, logvar)  # (B, L) each
+    dmu_kl, dlogvar_kl = dist.kl_standard_normal_grad(mu, logvar)  # (B, L) each
     d_mu, d_logvar = (beta / B) * dmu_kl, (beta / B) * dlogvar_kl
     return loss, {"recon": recon.mean(), "kl": kl.mean()}, (d_log_px, d_mu, d_logvar, None)
 
@@ -54,11 +55,11 @@ def iwae(log_px, z, mu, logvar, beta):
     :math:`\log w_k = \log p(x|z_k) + \beta [\log p(z_k) - \log q(z_k|x)]`, loss
     :math:`= -\log \frac1K \sum_k w_k`. Returns what :func:`elbo` returns."""
     xp, (K, B) = array_module(log_px), log_px.shape
-    log_prior_ratio = D.standard_normal_log_density(z) - D.diagonal_normal_log_density(
+    log_prior_ratio = dist.standard_normal_log_density(z) - dist.diagonal_normal_log_density(
         z, mu[None], logvar[None]
     )  # (K, B)
     log_w = log_px + beta * log_prior_ratio
-    bound = D.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
+    bound = dist.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
     loss = -bound.mean()
     parts = {"recon": (-log_px.mean(axis=0)).mean(), "kl": (-log_prior_ratio.mean(axis=0)).mean()}
     # Backward: dLoss/dlog w_kb = -w_kb / (sum_k w_kb) / B, the normalised weights / B.
@@ -90,20 +91,20 @@ class VAE:
     num_classes : > 0 makes a conditional VAE: a one-hot label joins both networks' inputs.
     gaussian_logvar : Gaussian decoder only: None learns a log-variance per pixel
         (the parameter ``decoder.logvar``, (D,)), a float fixes it (0.0: unit variance).
-    init : "pytorch" or "he": how the layers draw their weights (see ``layers.MLP``).
+    init : "pytorch" or "he": how the layers draw their weights (``networks.layer_inits``).
     arch : "mlp", or "conv" (``networks.py``): ``channels`` of each convolution, for images
         of ``image_shape`` (H, W) (default: square); ``hidden`` is for "mlp" only.
-
-    Parameters are named ``encoder.i.W``/``encoder.i.b`` for the encoder's i-th layer with
-    parameters (and so for the decoder); a Linear layer's ``W`` is (n_in, n_out).
+    ``networks.check_architecture`` checks them all, once. Parameters are named
+    ``encoder.i.W``/``encoder.i.b`` for the encoder's i-th layer with parameters (and so for
+    the decoder); a Linear layer's ``W`` is (n_in, n_out).
     """
 
     def __init__(self, input_dim, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", backend="numpy", dtype="float32", seed=0, num_classes=0,
                  gaussian_logvar=None, init="pytorch", arch="mlp", channels=(32, 64),
                  image_shape=None):  # fmt: skip
-        hidden, channels, image_shape = check_architecture(
-            input_dim, hidden, latent_dim, likelihood, D.LIKELIHOODS, arch, channels, image_shape)
+        hidden, channels, image_shape = check_architecture(input_dim, hidden, latent_dim,
+            likelihood, activation, init, arch, channels, image_shape)  # fmt: skip
         self.config = dict(input_dim=int(input_dim), hidden=hidden, latent_dim=int(latent_dim),
                            likelihood=likelihood, activation=activation, dtype=str(dtype),
                            seed=int(seed), num_classes=int(num_classes), gaussian_logvar=gaussian_logvar,
@@ -159,13 +160,13 @@ class VAE:
     def _log_px(self, x, out, with_grad):
         """log p(x|z) per sample (K, B) from decoder outputs (K, B, D), and with_grad its
         gradients: (d/dout (K, B, D), d/dlogvar per pixel (K, B, D) or None)."""
-        if self.likelihood == "bernoulli":  # one tanh per pixel for both (distributions.py)
-            log_px, d_out = D.bernoulli_log_likelihood_and_grad(x, out, with_grad)
+        if self.likelihood == "bernoulli":  # dist.bernoulli_log_likelihood and its _grad, fused
+            log_px, d_out = bernoulli_log_likelihood_and_grad(x, out, with_grad)
             return log_px, (d_out, None)
         fixed = self.config["gaussian_logvar"]
         logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(fixed)
-        log_px = D.gaussian_log_likelihood(x, out, logvar)
-        return log_px, D.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
+        log_px = dist.gaussian_log_likelihood(x, out, logvar)
+        return log_px, dist.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
 
     def _noise(self, eps, shape, rng=None):
         """eps (K, B, L): as given ((B, L) means K = 1), or drawn from rng (``self.rng``)."""
@@ -196,7 +197,7 @@ class VAE:
         # Forward: x -> (mu, logvar) -> z (K, B, L) -> decoder outputs (K, B, D) -> log p(x|z).
         mu, logvar = self._encode(x if x_input is None else x_input, labels)
         eps = self._noise(eps, (K, B, L))
-        z = D.reparameterize(mu, logvar, eps)
+        z = dist.reparameterize(mu, logvar, eps)
         out = self._decode(z, labels)
         log_px, likelihood_grads = self._log_px(x, out, with_grad=need_grad)
         # The objective, forward then backward: the loss and its direct gradients.
@@ -218,7 +219,7 @@ class VAE:
             dz += d_z
         # Backward through z = mu + exp(logvar / 2) eps, then add the direct gradients,
         # into one (B, 2L) array [dLoss/dmu | dLoss/dlogvar] for the encoder.
-        dmu, dlogvar = D.reparameterize_backward(dz, mu, logvar, eps)
+        dmu, dlogvar = dist.reparameterize_backward(dz, mu, logvar, eps)
         d_stats = xp.empty((B, 2 * L), dtype=self.dtype)
         if d_mu is None:
             d_stats[:, :L] = dmu
@@ -288,12 +289,12 @@ class VAE:
             for done in range(0, k, chunk):
                 kk = min(chunk, k - done)
                 given = None if eps is None else eps[done : done + kk, group]
-                z = D.reparameterize(mu, logvar, self._noise(given, (kk, len(xb), L), rng))
+                z = dist.reparameterize(mu, logvar, self._noise(given, (kk, len(xb), L), rng))
                 log_w = (
                     self._log_px(xb, self._decode(z, yb), with_grad=False)[0]
-                    + D.standard_normal_log_density(z)
-                    - D.diagonal_normal_log_density(z, mu[None], logvar[None])
+                    + dist.standard_normal_log_density(z)
+                    - dist.diagonal_normal_log_density(z, mu[None], logvar[None])
                 )  # (kk, B)
-                partial.append(D.logsumexp(log_w, axis=0))
-            results.append(D.logsumexp(self.xp.stack(partial), axis=0) - math.log(k))
+                partial.append(dist.logsumexp(log_w, axis=0))
+            results.append(dist.logsumexp(self.xp.stack(partial), axis=0) - math.log(k))
         return self.xp.concatenate(results)

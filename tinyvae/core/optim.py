@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
-from tinyvae.core import kernels
 from tinyvae.core.backend import array_module
+from tinyvae.fast import adam
 
 
 def clip_grad_norm(grad, max_norm: float):
@@ -75,7 +75,7 @@ class Adam:
               \alpha_t = \frac{\eta \sqrt{1 - \beta_2^t}}{1 - \beta_1^t}, \qquad
               \hat\epsilon_t = \epsilon \sqrt{1 - \beta_2^t}
 
-    and hands the three lines above to ``kernels.adam_update``, which runs them as one GPU
+    and hands the three lines above to ``tinyvae/fast/adam.py``, which runs them as one GPU
     kernel, one compiled CPU loop (with Numba) or a few NumPy passes, all with the same
     result. ``compiled=False`` asks for the NumPy passes even when Numba is there.
     """
@@ -83,7 +83,7 @@ class Adam:
     def __init__(self, flat, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, clip_norm=None, compiled=True):
         xp = array_module(flat.data)
         self.flat, self.lr, self.eps, self.clip_norm = flat, float(lr), float(eps), clip_norm
-        self.beta1, self.beta2 = float(betas[0]), float(betas[1])  # Python floats: see kernels
+        self.beta1, self.beta2 = float(betas[0]), float(betas[1])  # Python floats: see fast/adam.py
         self.compiled = compiled
         self.m = xp.zeros_like(flat.data)  # (P,) first moment
         self.v = xp.zeros_like(flat.data)  # (P,) second moment
@@ -101,7 +101,7 @@ class Adam:
         root_bias2 = math.sqrt(1 - self.beta2**self.t)
         alpha = self.lr * root_bias2 / (1 - self.beta1**self.t)  # alpha_t above
         eps_hat = self.eps * root_bias2  # epsilon-hat_t above
-        kernels.adam_update(self.flat.data, g, self.m, self.v, self.beta1, self.beta2,
+        adam.adam_update(self.flat.data, g, self.m, self.v, self.beta1, self.beta2,
                             alpha, eps_hat, self.t, self.scratch, self.compiled)  # fmt: skip
 
     def state_dict(self):

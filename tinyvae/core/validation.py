@@ -1,43 +1,9 @@
-"""Checks on what users pass to a model: each failure names the argument and the fix."""
+"""Checks on what users pass to a model's methods: each failure names the argument and the fix.
+
+(What builds a model is checked once, by ``networks.check_architecture``.)
+"""
 
 from __future__ import annotations
-
-import numpy as np
-
-
-def check_architecture(input_dim, hidden, latent_dim, likelihood, likelihoods, arch="mlp",
-                       channels=(), image_shape=None) -> tuple:  # fmt: skip
-    """A VAE's sizes are positive integers and its likelihood is known. Returns ``(hidden,
-    channels, image_shape)`` as lists: for arch "conv", hidden is [] (unused) and image_shape
-    defaults to the square of input_dim pixels; for "mlp" channels and image_shape are None.
-    Raises ValueError naming the argument."""
-    if likelihood not in likelihoods:
-        raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {', '.join(likelihoods)}")
-    for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if arch != "conv":  # "mlp" (networks.py names any other arch as unknown)
-        return positive_sizes("hidden sizes", hidden), None, None
-    channels = positive_sizes("channels", channels or ())
-    if not channels:
-        raise ValueError("channels must name at least one convolution, like (32, 64)")
-    if image_shape is None:
-        side = int(np.sqrt(input_dim))
-        image_shape = (side, side) if side * side == input_dim else None
-    if image_shape is None or len(image_shape) != 2 or int(np.prod(image_shape)) != input_dim:
-        raise ValueError(
-            f"arch='conv' needs image_shape (H, W) with H * W = input_dim = {input_dim}, "
-            f"got {image_shape!r}"
-        )
-    return [], channels, positive_sizes("image_shape", image_shape)
-
-
-def positive_sizes(name, sizes) -> list:
-    """``sizes`` as a list of positive ints, or a ValueError naming ``name``."""
-    sizes = [int(n) for n in sizes]
-    if any(n < 1 for n in sizes):
-        raise ValueError(f"{name} must be positive integers, got {sizes}")
-    return sizes
 
 
 def check_noise(eps, shape):

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 from tinyvae.core.backend import BACKENDS
 from tinyvae.core.distributions import LIKELIHOODS
-from tinyvae.core.layers import ACTIVATIONS, INITS
+from tinyvae.core.layers import ACTIVATIONS
 from tinyvae.core.model import OBJECTIVES
-from tinyvae.core.networks import ARCHS
+from tinyvae.core.networks import ARCHS, INITS
 from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import UserError
 from tinyvae.tools.data import AUGMENT_DEGREES, BINARIZE, NAMES, NOISES
@@ -123,8 +123,9 @@ class TrainConfig:
     threads: int | None = arg(
         None,
         "threads for the matrix products (default: chosen when the run starts, from the "
-        "CPUs free and the model's size; a resumed run keeps its count)",
-        check="positive",
+        "CPUs free and the model's size; a resumed run keeps its count; more than the "
+        "CPUs allowed are lowered to them)",
+        check="threads",
         metavar="N",
         kind=int,
     )
@@ -158,11 +159,13 @@ class TrainConfig:
 
 # --- checks --------------------------------------------------------------------------------
 
+MAX_THREADS = 4096  # beyond any machine's CPUs; a count above this process's CPUs is lowered
 CHECKS = {  # name -> (test, what the message asks for; {} is "integer" or "number")
     "positive": (lambda v: v > 0, "a positive {}"),
     "nonnegative": (lambda v: v >= 0, "a non-negative {}"),
     "probability": (lambda v: 0 <= v < 1, "a {} in [0, 1)"),
     "finite": (lambda v: True, "a finite {}"),
+    "threads": (lambda v: 0 < v <= MAX_THREADS, f"a positive {{}} of at most {MAX_THREADS}"),
 }
 
 

@@ -2,7 +2,7 @@
 
     python -m tinyvae.tools.export --run runs/digits2d --out decoder.json
 
-The website's latent explorer (``docs/site/pages/explorer.js``) reads such a file and runs
+The website's latent explorer (``docs/site/pages/explorer/explorer.js``) reads such a file and runs
 the decoder in the reader's browser. The file holds everything the forward pass needs::
 
     {"format": "tinyvae-decoder", "version": 1,
@@ -80,7 +80,7 @@ def decoder_to_dict(model, image_shape, codes=None, labels=None) -> dict:
         "layers": layers,
     }
     if config["activation"] == "leaky_relu":  # the slope for x < 0, as the MLP's layers have it
-        exported["leaky_slope"] = float(model.decoder.activations[0].alpha)
+        exported["leaky_slope"] = float(model.decoder.steps[1].alpha)
     if codes is not None:
         codes = np.asarray(to_host(codes), dtype=np.float64)
         labels = np.full(len(codes), -1) if labels is None else np.asarray(labels)

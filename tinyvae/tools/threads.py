@@ -20,6 +20,12 @@ more than one, it times the model's own products, one step's worth, on one threa
 that many, in turns for about half a second, and keeps the faster. The count is chosen once,
 when the run starts, and a resumed run keeps it: OpenBLAS rounds some products differently
 on one thread than on several, and a run's numbers should not depend on when it was resumed.
+
+``--threads N`` is used as given, lowered to the CPUs allowed (more threads than CPUs only
+take turns), with a note when other programs keep some of those CPUs busy. The lessons, the
+course kit's grading and the website's build run lessons, which call
+``use_automatic_threads`` once through ``lessons/lesson_utils.py``: the same choice, made for
+the lessons' networks.
 """
 
 from __future__ import annotations
@@ -101,13 +107,16 @@ def blas_limit() -> int | None:
 
 
 def product_shapes(model, batch_size: int) -> list:
-    """The (m, k, n) of one training step's matrix products: for each Linear layer W (k, n),
+    """The (m, k, n) of one training step's matrix products in ``model``'s Linear layers."""
+    return step_products([s for s in model.flat.shapes.values() if len(s) == 2], batch_size)
+
+
+def step_products(weights, batch_size: int) -> list:
+    """The (m, k, n) of one step's matrix products for Linear layers of weights W (k, n):
     forward (B, k) @ (k, n), weight gradient (k, B) @ (B, n), input gradient (B, n) @ (n, k)."""
     shapes = []
-    for shape in model.flat.shapes.values():
-        if len(shape) == 2:
-            k, n = shape
-            shapes += [(batch_size, k, n), (k, batch_size, n), (batch_size, n, k)]
+    for k, n in weights:
+        shapes += [(batch_size, k, n), (k, batch_size, n), (batch_size, n, k)]
     return shapes
 
 
@@ -130,16 +139,39 @@ def time_products(pairs, threads: int) -> float:
 
 
 def choose_threads(asked, model, batch_size: int, kept=None, budget=0.5) -> tuple:
-    """``(threads, why)``: ``asked`` (``--threads``) when given, else ``kept`` (the count a
-    resumed run started with), else chosen as the module docstring says, timing the
-    products for about ``budget`` seconds (at least twice each, at most 15 times)."""
+    """``(threads, why)``: ``asked`` (``--threads``) when given, lowered to the CPUs this
+    process may use; else ``kept`` (the count a resumed run started with); else chosen as
+    the module docstring says, timing the model's products for about ``budget`` seconds."""
     limit = blas_limit() or 1
-    if asked:  # OpenBLAS caps it at the most it was built for: say what it really uses
-        with blas_threads(asked):
-            return blas_limit() or int(asked), "--threads"
+    if asked:
+        return asked_threads(int(asked))
     if kept:
         n = min(int(kept), limit)
         return n, "kept from the start of this run (--threads N changes it)"
+    return automatic_threads(product_shapes(model, batch_size), budget)
+
+
+def asked_threads(asked: int) -> tuple:
+    """``(threads, why)`` for ``--threads asked``: at most the CPUs allowed (more threads
+    than CPUs only take turns), and a note when other programs keep some of them busy."""
+    allowed = cpus_allowed()
+    n, why = min(asked, allowed), "--threads"
+    if asked > allowed:
+        why += f" {asked} lowered to the {allowed} CPUs this process may use"
+    free = max(1, round(allowed - busy_cpus()))
+    if n > free:
+        why += (f"; note: other programs keep {allowed - free} of the {allowed} CPUs busy, so "
+                f"each product waits for them: leave --threads out to let tinyvae choose")  # fmt: skip
+    with blas_threads(n):  # OpenBLAS caps it at the most it was built for: say what it uses
+        return blas_limit() or n, why
+
+
+def automatic_threads(shapes, budget=0.5) -> tuple:
+    """``(threads, why)``: the smallest of the CPUs allowed, those of them not busy now and
+    the BLAS limit already set; if more than one, whichever of one thread and that many
+    multiplies the (m, k, n) ``shapes`` faster, timed in turns for about ``budget`` seconds
+    (at least twice each, at most 15 times)."""
+    limit = blas_limit() or 1
     allowed = cpus_allowed()
     why = f"automatic: {allowed} CPUs allowed"
     if limit < allowed:
@@ -151,7 +183,7 @@ def choose_threads(asked, model, batch_size: int, kept=None, budget=0.5) -> tupl
     why += f", {busy:.1f} busy with other programs"
     if n == 1:
         return 1, why
-    pairs, one, many = random_pairs(product_shapes(model, batch_size)), [], []
+    pairs, one, many = random_pairs(shapes), [], []
     end = time.perf_counter() + budget
     while len(one) < 15 and (len(one) < 2 or time.perf_counter() < end):
         one.append(time_products(pairs, 1))  # in turns, so that a change of load hits both
@@ -159,6 +191,15 @@ def choose_threads(asked, model, batch_size: int, kept=None, budget=0.5) -> tupl
     one, many = statistics.median(one), statistics.median(many)
     why += f"; one step's products took {one * 1e3:.2f} ms on 1 thread, {many * 1e3:.2f} on {n}"
     return (n if many < one else 1), why
+
+
+def use_automatic_threads(weights, batch_size: int) -> tuple:
+    """Set this process's BLAS threads, from now on, to the automatic choice for Linear
+    layers of ``weights`` (k, n) in steps of ``batch_size``; return ``(threads, why)``.
+    For a notebook or a script that computes outside ``train.py``: a lesson calls it once."""
+    threads, why = automatic_threads(step_products(weights, batch_size))
+    threadpool_limits(threads, user_api="blas")
+    return threads, why
 
 
 @contextmanager

@@ -28,9 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyvae.core.model import VAE
-from tinyvae.core.networks import conv_sizes
 from tinyvae.core.optim import OPTIMIZERS
-from tinyvae.errors import Diverged, UserError
+from tinyvae.errors import Diverged
 from tinyvae.tools.data import AUGMENT_DEGREES, corrupt, seed_for
 
 NOISE, EVAL = 1, 2  # stream numbers: (seed, epoch, stream) seeds one generator each
@@ -42,18 +41,6 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
     ``image_shape`` (default: square; the conv recipe needs it), on ``backend`` (a Backend
     already built, whose dtype the model takes, or by default the one ``config.backend``
     names, in float32)."""
-    arch = config.arch
-    if arch == "conv":
-        image_shape = image_shape or (math.isqrt(input_dim),) * 2
-        try:
-            conv_sizes(image_shape, len(config.channels))
-        except ValueError:
-            n = len(config.channels)
-            raise UserError(
-                f"--arch conv halves the images at each of its {n} convolutions (--channels "
-                f"{','.join(map(str, config.channels))}), so they must be at least {2**n}x{2**n}; "
-                f"these are {image_shape[0]}x{image_shape[1]}: use --arch mlp, or fewer --channels"
-            ) from None
     model = VAE(
         input_dim,
         hidden=config.hidden,
@@ -66,9 +53,9 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
         num_classes=num_classes if config.conditional else 0,
         gaussian_logvar=config.gaussian_logvar,
         init=config.init,
-        arch=arch,
+        arch=config.arch,
         channels=config.channels,
-        image_shape=image_shape if arch == "conv" else None,
+        image_shape=image_shape if config.arch == "conv" else None,
     )
     return model
 

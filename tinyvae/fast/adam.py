@@ -1,6 +1,6 @@
 r"""Adam's update made fast: one call that picks the fastest way this machine has.
 
-``optim.Adam`` states the maths; this file only makes it quick. The update, with the bias
+``core/optim.py``'s ``Adam`` states the maths; this file only makes it quick. The update, with the bias
 corrections folded into two numbers :math:`\alpha_t` and :math:`\hat\epsilon_t` (see
 ``optim.Adam``), is, element by element,
 
@@ -11,7 +11,7 @@ corrections folded into two numbers :math:`\alpha_t` and :math:`\hat\epsilon_t` 
 and :func:`adam_update` runs it in one of three ways:
 
 * on a GPU (CuPy arrays): one fused kernel, one pass over the buffer, no temporaries;
-* on the CPU with Numba installed: one compiled loop (``kernels_numba.py``);
+* on the CPU with Numba installed: one compiled loop (``adam_loop.py``);
 * on the CPU without it (or with ``TINYVAE_KERNELS=numpy``, or ``compiled=False``): NumPy,
   a dozen in-place passes, over the buffer block by block so that each block stays in the
   CPU cache (:func:`adam_numpy`).
@@ -27,6 +27,7 @@ import functools
 import numpy as np
 
 from tinyvae.core.arrays import array_module
+from tinyvae.fast import adam_loop, numba_jit
 
 BLOCK = 2**15  # elements per NumPy block: the 5 arrays of a block (640 KB) stay in the cache
 FLUSH_EVERY = 10  # steps between two flush_subnormals
@@ -68,7 +69,11 @@ def adam_numpy(theta, g, m, v, b1, b2, alpha, eps_hat, flush, s):
     np.multiply(g, 1 - b1, out=s)  # m = b1 m + (1 - b1) g
     m *= b1
     m += s
-    np.multiply(g, g, out=s)  # v = b2 v + (1 - b2) g^2
+    # A gradient beyond sqrt(max float), 1.8e19 in float32 (a diverging run), squares to
+    # inf: v becomes inf and that weight's step m / (sqrt(v) + eps_hat) is 0, not NaN. The
+    # compiled loop, the GPU kernel and PyTorch's Adam do the same, without a warning.
+    with np.errstate(over="ignore"):
+        np.multiply(g, g, out=s)  # v = b2 v + (1 - b2) g^2
     s *= 1 - b2
     v *= b2
     v += s
@@ -95,15 +100,13 @@ def flush_subnormals(a, scratch):
 
 @functools.cache
 def compiled_adam_loop():
-    """``kernels_numba.adam_update``, or None without Numba or with ``TINYVAE_KERNELS=numpy``.
+    """``adam_loop.adam_update``, or None without Numba or with ``TINYVAE_KERNELS=numpy``.
 
-    Imported on first use, not with tinyvae, so a program that never steps Adam on the
+    Compiled on first use, not with tinyvae, so a program that never steps Adam on the
     CPU does not wait for Numba to load. The answer is kept for the rest of the process:
     set the variable before the first step (``compiled_adam_loop.cache_clear()`` makes
     it look again)."""
-    from tinyvae.core import kernels_numba
-
-    return kernels_numba.adam_update if kernels_numba.available() else None
+    return numba_jit.compiled(adam_loop.adam_update)
 
 
 @functools.cache

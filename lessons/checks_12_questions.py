@@ -1,6 +1,6 @@
 """Checkers for the exercises of lesson 12 (questions people ask): ``check_<exercise>(fn)``.
 
-They work like those of ``lesson_checks.py``: each runs the student's function on test
+They work like those of the other lessons: each runs the student's function on test
 inputs and prints one line through ``lesson_utils.run_check``. Most judge a property the
 answer must have rather than compare with a stored value: a density must integrate to 1,
 a derivative must match finite differences, a maximum-likelihood estimate must make the
@@ -22,12 +22,7 @@ from lesson_utils import (
     run_check,
 )
 
-from tinyvae.core import distributions as D
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
-
+from tinyvae.core import distributions as dist
 
 # --- Exercise 1: bits per dimension ---------------------------------------------------------
 
@@ -38,14 +33,14 @@ def check_bits_per_dim(fn, strict=False):
     float; levels None for binary pixels, else the number of grey levels of the data."""
 
     def test():
-        nll = _rng(60).uniform(-50, 300, 5)  # a density's -log p can be negative
-        Dim = 64
-        coin = float(expect_array(fn(Dim * math.log(2), Dim), (), "the bits per dimension"))
+        nll = np.random.default_rng(60).uniform(-50, 300, 5)  # a density's -log p can be negative
+        D = 64
+        coin = float(expect_array(fn(D * math.log(2), D), (), "the bits per dimension"))
         known_mistakes(
             coin,
             [
                 (math.log(2), "those are nats per dimension: divide by ln 2 as well."),
-                (Dim, "divide by the number of dimensions D as well: bits *per dimension*."),
+                (D, "divide by the number of dimensions D as well: bits *per dimension*."),
             ],
         )
         if abs(coin - 1) > 1e-12:
@@ -53,10 +48,10 @@ def check_bits_per_dim(fn, strict=False):
                 "a model that makes every binary pixel a fair coin costs D ln 2 nats per "
                 "image, which must be exactly 1 bit per dimension."
             )
-        got = expect_array(fn(nll.copy(), Dim), nll.shape, "the bits per dimension")
-        expect_close(got, nll / (Dim * math.log(2)), "the bits per dimension (levels=None)")
+        got = expect_array(fn(nll.copy(), D), nll.shape, "the bits per dimension")
+        expect_close(got, nll / (D * math.log(2)), "the bits per dimension (levels=None)")
         for levels in (17, 256):
-            uniform = float(expect_array(fn(0.0, Dim, levels), (), "the bits per dimension"))
+            uniform = float(expect_array(fn(0.0, D, levels), (), "the bits per dimension"))
             bits = math.log2(levels)
             known_mistakes(
                 uniform,
@@ -75,9 +70,9 @@ def check_bits_per_dim(fn, strict=False):
                     f"the uniform density on [0, 1]^D (-log p = 0) spreads each pixel evenly "
                     f"over {levels} bins, so it must cost log2({levels}) bits per dimension."
                 )
-            got = expect_array(fn(nll.copy(), Dim, levels), nll.shape, "the bits per dimension")
+            got = expect_array(fn(nll.copy(), D, levels), nll.shape, "the bits per dimension")
             expect_close(
-                got, nll / (Dim * math.log(2)) + bits, f"the bits per dimension ({levels} levels)"
+                got, nll / (D * math.log(2)) + bits, f"the bits per dimension ({levels} levels)"
             )
 
     run_check("bits_per_dim", test, strict)
@@ -92,15 +87,15 @@ def check_effective_beta(fn, strict=False):
     those reductions is scale * (recon + beta * KL), recon and KL as tinyvae averages them."""
 
     def test():
-        B, Dim, L = 5, 12, 3
-        rng = _rng(61)
+        B, D, L = 5, 12, 3
+        rng = np.random.default_rng(61)
         for recon_reduce in [(p, b) for p in ("sum", "mean") for b in ("sum", "mean")]:
             for kl_reduce in [(u, b) for u in ("sum", "mean") for b in ("sum", "mean")]:
                 where = f"for recon reduced by {recon_reduce} and the KL by {kl_reduce}"
-                out = fn(recon_reduce, kl_reduce, B, Dim, L)
+                out = fn(recon_reduce, kl_reduce, B, D, L)
                 scale, beta = (float(v) for v in expect_tuple(out, ("scale", "beta")))
                 for _ in range(2):  # two random data sets: scale and beta must fit both
-                    r, k = rng.random((B, Dim)), rng.random((B, L))  # per pixel, per unit
+                    r, k = rng.random((B, D)), rng.random((B, L))  # per pixel, per unit
                     loss = _reduce(r, *recon_reduce) + _reduce(k, *kl_reduce)
                     recon, kl = r.sum(axis=1).mean(), k.sum(axis=1).mean()
                     if abs(scale * recon - _reduce(r, *recon_reduce)) > 1e-12 * loss:
@@ -163,7 +158,9 @@ def check_continuous_bernoulli_log_norm(fn, strict=False):
         slope = expect_array(slope, a.shape, "the derivative")
         for value in (-30.0, -5.0, -1.0, -0.1, 0.1, 1.0, 5.0, 30.0):
             i = int(np.argmin(np.abs(a - value)))
-            total = _integral_01(lambda x, v=value, c=log_c[i]: np.exp(x * v - D.softplus(v) + c))
+            total = _integral_01(
+                lambda x, v=value, c=log_c[i]: np.exp(x * v - dist.softplus(v) + c)
+            )
             if abs(total - 1) > 1e-9:
                 raise Wrong(
                     f"at a = {value:g}, x a - softplus(a) + log C(a) does not make a density "
@@ -215,7 +212,7 @@ def check_best_logvar(fn, strict=False):
     the maximum, and only there (the negative log-likelihood is convex in logvar)."""
 
     def test():
-        rng = _rng(62)
+        rng = np.random.default_rng(62)
         x = rng.random((40, 6))
         mean = x + rng.standard_normal((40, 6)) * np.array([0.01, 0.05, 0.1, 0.2, 0.3, 0.5])
         r2 = (x - mean) ** 2  # (B, D)

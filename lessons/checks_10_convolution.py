@@ -1,6 +1,6 @@
 """Checkers for the exercises of lesson 10 (convolution): ``check_<exercise>(your_function)``.
 
-They work like those of ``lesson_checks.py``, with one difference: each answer here is a
+They work like those of the other lessons, with one difference: each answer here is a
 gradient (or an adjoint, which is the same thing), so each checker runs ``tinyvae``'s own
 gradient check, ``tinyvae.core.gradcheck.check_gradient``, on the student's function:
 central finite differences of a scalar built from the forward pass, in float64, element by
@@ -22,10 +22,6 @@ from lesson_utils import Wrong, exercise, expect_array, known_mistakes, run_chec
 from tinyvae.core import gradcheck
 
 TOLERANCE = 1e-6  # relative error of a right float64 gradient is about 1e-10
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
 
 
 def out_size(n, k, s):
@@ -65,7 +61,7 @@ def check_col2im(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _col2im_case(fn, *case, _rng(40 + n))
+            _col2im_case(fn, *case, np.random.default_rng(40 + n))
 
     run_check("col2im", test, strict)
 
@@ -104,7 +100,7 @@ def check_kernel_gradient(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _kernel_gradient_case(fn, *case, _rng(50 + n))
+            _kernel_gradient_case(fn, *case, np.random.default_rng(50 + n))
 
     run_check("kernel_gradient", test, strict)
 
@@ -138,7 +134,7 @@ def check_conv_transpose(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _conv_transpose_case(fn, *case, _rng(60 + n))
+            _conv_transpose_case(fn, *case, np.random.default_rng(60 + n))
 
     run_check("conv_transpose", test, strict)
 
