@@ -30,14 +30,11 @@ import json
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import tinyvae
 from tinyvae.tools.data import SYSTEM_DIRS, Batches, load
-
-try:  # optional: caps NumPy's BLAS threads (see --threads)
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
+from tinyvae.tools.threads import use_automatic_threads
 
 
 def parse_args(argv=None):
@@ -57,9 +54,9 @@ def parse_args(argv=None):
     p.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="BLAS threads (needs threadpoolctl; else set OMP_NUM_THREADS): on a shared "
-        "2-core machine, 2 threads can run many times slower than 1",
+        default=None,
+        help="BLAS threads (default: tinyvae's automatic choice, as the lessons and "
+        "python -m tinyvae.train make it; on a busy machine it picks fewer)",
     )
     p.add_argument("--json-only", action="store_true")
     return p.parse_args(argv)
@@ -107,12 +104,20 @@ def train(objective, ds, args, backend):
 
 def main(argv=None):
     args = parse_args(argv)
-    if threadpool_limits is not None:
-        threadpool_limits(args.threads)
     backend = tinyvae.get_backend("numpy")
     ds, note = load_data(args.data)
     if note and not args.json_only:
         print("note:", note)
+    if args.threads is None:  # the Linear layers' (in, out) sizes, encoder then decoder
+        sizes = [ds.train_x.shape[1], *args.hidden, 2 * args.latent]
+        back = [args.latent, *reversed(args.hidden), ds.train_x.shape[1]]
+        weights = list(zip(sizes, sizes[1:])) + list(zip(back, back[1:]))
+        args.threads, why = use_automatic_threads(weights, args.batch_size)
+    else:
+        threadpool_limits(args.threads, user_api="blas")  # for the rest of this run
+        why = "--threads"
+    if not args.json_only:
+        print(f"BLAS threads: {args.threads} ({why})")
     # The test images, binarized once: the same 0/1 images score both models.
     rng = np.random.default_rng(args.test_seed)
     test = ds.test_x[: args.n_test]
@@ -147,7 +152,7 @@ def main(argv=None):
         n_test=len(test),
         k=args.k,
         seed=args.seed,
-        threads=args.threads if threadpool_limits is not None else None,
+        threads=args.threads,
         elbo=rows["elbo"],
         iwae=rows["iwae"],
         iwae_minus_elbo=round(gain, 3),
