@@ -116,12 +116,35 @@ def load_data(S: Settings):
     return data
 
 
+MAX_GRID_IMAGES = 10_000  # a grid of more is not a picture anyone can read
+
+
+def whole_number(value, name, least):
+    """``value`` as an int of at least ``least``, else a UserError that names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise UserError(f"{name} must be a whole number of at least {least}, not {value!r}")
+    return int(value)
+
+
 def image_grid(images, image_shape, ncols=10, pad=1, gap=0.15):
     """(n, H*W) -> one (rows*(H+pad), ncols*(W+pad)) array for a single ``imshow``;
     the images are separated by ``pad`` pixels of the light grey level ``gap``."""
     images = np.asarray(images)
-    H, W = image_shape
+    if len(image_shape) != 2:
+        raise UserError(f"image_shape must be (height, width), not {image_shape!r}")
+    H, W = (whole_number(side, "each side of image_shape", 1) for side in image_shape)
+    ncols, pad = whole_number(ncols, "ncols", 1), whole_number(pad, "pad", 0)
+    if images.ndim == 1:  # one image
+        images = images[None]
+    if images.ndim != 2 or images.shape[1] != H * W:
+        raise UserError(
+            f"images of shape {images.shape} are not rows of {H}x{W} = {H * W} pixels: give "
+            "an array (n, H*W) and the image_shape (H, W) its images have"
+        )
     n = len(images)
+    if not 1 <= n <= MAX_GRID_IMAGES:
+        raise UserError(f"{n} images cannot make a grid: show 1 to {MAX_GRID_IMAGES:,}")
+    ncols = min(ncols, n)  # no empty columns beside a short row
     nrows = -(-n // ncols)
     grid = np.full((nrows * (H + pad) - pad, ncols * (W + pad) - pad), gap, dtype=np.float32)
     for k, image in enumerate(images):
@@ -142,6 +165,7 @@ def show_images(ax, images, image_shape, ncols=10, title=None):
 
 def minibatches(batches, steps):
     """Yield ``steps`` (x, y) minibatches from a tinyvae.tools.data.Batches, epoch after epoch."""
+    steps = whole_number(steps, "steps", 0)
     done, epoch = 0, 0
     while done < steps:
         for x, y in batches.epoch(epoch):
