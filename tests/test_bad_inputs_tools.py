@@ -156,8 +156,16 @@ CASES = [
         ["--codes must be a non-negative integer"],
     ),
     Case("export without out", [*EXPORT, "--run", "{w}/run"], ["--out", "required"]),
+    Case("export into a folder", [*EXPORT, "--run", "{w}/run", "--out", "{w}/run"], [".json"]),
     Case(
-        "export into a folder", [*EXPORT, "--run", "{w}/run", "--out", "{w}/run"], ["is a folder"]
+        "export over the run's checkpoint",
+        [*EXPORT, "--run", "{w}/run", "--out", "{w}/run/checkpoint.npz"],
+        ["a decoder file is JSON"],
+    ),
+    Case(
+        "export over the run's config",
+        [*EXPORT, "--run", "{w}/run", "--out", "{w}/run/config.json"],
+        ["is not a decoder file", "choose another --out"],
     ),
     # --- the course kit --------------------------------------------------------------------
     Case("build unknown lesson", [*BUILD, "99", "--course-dir", "{w}/c1"], ["no lesson '99'"]),

@@ -20,6 +20,7 @@ give back every float32 weight exactly.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 from tinyvae.errors import UserError
 from tinyvae.tools import checkpoint
 from tinyvae.tools.cli import run
-from tinyvae.tools.files import atomic_write
+from tinyvae.tools.files import atomic_write, refuse_link
 from tinyvae.tools.flags import Parser, nonnegative_int
 from tinyvae.tools.run_folder import image_shape
 
@@ -106,6 +107,31 @@ def codes_of_test_images(ckpt, model, n: int):
     return model.backend.to_host(mu), data.test_y[:n]
 
 
+def check_out(out: Path) -> Path:
+    """``out`` if a decoder file may be written there: a name ending in .json, in a folder
+    that exists, and not a file that holds something else (a run's config.json, say), which
+    replacing would lose."""
+    if out.suffix.lower() != ".json":
+        raise UserError(f"--out {out}: a decoder file is JSON; choose a name ending in .json")
+    if not out.parent.is_dir():
+        raise UserError(
+            f"cannot write {out} (there is no folder {out.parent}): choose another --out"
+        )
+    refuse_link(out)  # a link's target may belong to another run
+    if out.is_file():
+        try:
+            with open(out, "rb") as f:
+                head = f.read(100)
+        except OSError:
+            head = b""
+        if not re.match(rb'\s*\{\s*"format"\s*:\s*"' + FORMAT.encode() + b'"', head):
+            raise UserError(
+                f"{out} exists and is not a decoder file that this tool wrote: choose another "
+                "--out, or remove that file first if you no longer need it"
+            )
+    return out
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m tinyvae.tools.export",
@@ -127,11 +153,7 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     ckpt = checkpoint.load(args.run)
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise UserError(
-            f"cannot write {out} (there is no folder {out.parent}): choose another --out"
-        )
+    out = check_out(Path(args.out))
     model = checkpoint.build_model(ckpt)
     shape = image_shape(ckpt, model.input_dim)
     codes, labels = codes_of_test_images(ckpt, model, args.codes) if args.codes else (None, None)
