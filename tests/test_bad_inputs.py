@@ -126,9 +126,9 @@ CASES = [
     ),
     # --- output -----------------------------------------------------------------------------
     Case(
-        "out inside a file", ["--out", "{w}/afile/run"], ["cannot create the run", "another --out"]
+        "out inside a file", ["--out", "{w}/afile/run"], ["afile is a file, not a folder"]
     ),
-    Case("out is a file", ["--out", "{w}/afile"], ["cannot create the run folder", "--out"]),
+    Case("out is a file", ["--out", "{w}/afile"], ["is a file, not a folder", "another --out"]),
     Case("out holds a run", ["--out", "{w}/run"], ["already holds a run", "add --resume"]),
     Case(
         "sample into a missing folder",

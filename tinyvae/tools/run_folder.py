@@ -103,6 +103,12 @@ def default_folder(config) -> Path:
 
 def new_folder(folder: Path) -> list:
     """Create the run folder (and its parents); return the folders it made, deepest last."""
+    for path in [*reversed(folder.parents), folder]:
+        if path.exists() and not path.is_dir():  # mkdir would say "File exists" or worse
+            raise UserError(
+                f"cannot create the run folder {folder}: {path} is a file, not a folder; "
+                "choose another --out"
+            )
     made = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
     for path in made:
         if path.is_symlink():  # mkdir would say "File exists"
