@@ -39,7 +39,7 @@ WRITERS = {".gif": "pillow", ".mp4": "ffmpeg"}  # the file's ending -> matplotli
 MAX_FRAMES = 1000  # --frames: 1,000 frames are already 40 s at 25 per second
 MAX_IMAGES = 100_000  # frames x tiles decoded for one walk
 CHUNK = 1024  # images decoded at once: bounds the memory a long walk takes
-SIDE_PX = 320  # a frame is scaled up by whole pixels to about this many pixels across
+SIDE_PX = 240  # a frame is scaled up by whole pixels to about this many pixels across
 
 
 def check_output(path) -> str:
