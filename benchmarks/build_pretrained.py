@@ -20,7 +20,6 @@ import argparse
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tinyvae.tools import checkpoint, pretrained, walk
@@ -60,12 +59,11 @@ def available(name: str) -> bool:
 def build(name: str, runs: Path, images: Path | None) -> dict:
     folder = runs / name
     argv = command(name, folder)
-    start = time.perf_counter()
     resume = ["--resume"] if (folder / "checkpoint.npz").exists() else []
     subprocess.run([sys.executable, *argv[1:], "--no-progress", *resume], check=True)
-    seconds = time.perf_counter() - start
     run = checkpoint.load(folder)
     config, last = from_dict(run.meta["config"]), run.state["history"][-1]
+    seconds = sum(h["seconds"] for h in run.state["history"])  # its epochs, as they ran
     shown = command(name, f"runs/pretrained/{name}")  # the same, with a folder of its own
     about = {
         "name": name,
@@ -94,17 +92,17 @@ def build(name: str, runs: Path, images: Path | None) -> dict:
     print(
         f"{name}: {size / 1e6:.2f} MB, {model.flat.size:,} parameters, test loss "
         f"{last['test_loss']:.3f} (float32) {stored_loss:.3f} (stored float16), "
-        f"trained in {seconds:.0f} s"
+        f"{seconds:.0f} s of training epochs"
     )
     return about | {"bytes": size}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
     parser.add_argument("--runs", type=Path, default=Path("runs/pretrained"))
     parser.add_argument("--images", type=Path, help="write walk-NAME.png frames here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = args.only or [name for name in MODELS if available(name)]
     skipped = sorted(set(MODELS) - set(names) - set(args.only or []))
     if skipped:

@@ -119,3 +119,24 @@ def test_the_digits_model_is_retrained_from_its_command_to_the_same_parameters(t
     step = np.spacing(np.abs(stored)).astype(np.float32)  # one float16 step at each value
     assert np.all(np.abs(again - stored.astype(np.float32)) <= step)
     assert np.mean(again.astype(np.float16) == stored) > 0.99  # most round identically
+
+
+@pytest.mark.slow
+def test_the_build_script_writes_a_model_and_its_walk_frame(tmp_path, monkeypatch, capsys):
+    """benchmarks/build_pretrained.py, for the digits only, into a folder of its own."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_pretrained", ROOT / "benchmarks" / "build_pretrained.py"
+    )
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "weights")
+    argv = ["--only", "digits-2d", "--runs", str(tmp_path / "runs"), "--images", str(tmp_path)]
+    assert build.main(argv) == 0
+    assert "digits-2d: 0.1" in capsys.readouterr().out
+    assert (tmp_path / "walk-digits-2d.png").exists()
+    built = checkpoint.load(tmp_path / "weights" / "digits-2d.npz")
+    shipped = checkpoint.load(ROOT / "tinyvae" / "tools" / "weights" / "digits-2d.npz")
+    assert built.meta["pretrained"]["command"] == shipped.meta["pretrained"]["command"]
+    assert np.mean(built.arrays["params"] == shipped.arrays["params"]) > 0.99

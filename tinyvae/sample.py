@@ -127,7 +127,11 @@ def main(argv=None) -> int:
     if args.list_pretrained:
         print(pretrained.listing())
         return 0
-    ckpt = pretrained.load_checkpoint(args.pretrained) if args.pretrained else checkpoint.load(args.run)
+    ckpt = (
+        pretrained.load_checkpoint(args.pretrained)
+        if args.pretrained
+        else checkpoint.load(args.run)
+    )
     source = args.pretrained or ckpt.path.parent.name
     name = "walk.gif" if args.walk else "samples.png"
     out = Path(args.out) if args.out else Path(name) if args.pretrained else ckpt.path.parent / name

@@ -102,13 +102,13 @@ def walk_images(model, n: int, frames: int, seed: int = 0, label=None) -> np.nda
 
     ``label``: None for a model that is not conditional, a class K (every tile is of class
     K while z walks a great circle), or "all" (z stays, the class walks round)."""
-    rng = np.random.default_rng(seed)
+    rng, L = np.random.default_rng(seed), model.latent_dim
     if label == "all":
-        z = np.broadcast_to(rng.standard_normal((n, model.latent_dim)), (frames, n, model.latent_dim))
+        z = np.broadcast_to(rng.standard_normal((n, L)), (frames, n, L))  # each tile stays
         weights = np.repeat(class_path(model.num_classes, frames), n, axis=0)  # (F*n, C)
     else:
-        z = great_circle(n, model.latent_dim, frames, rng)  # (F, n, L)
-    z = z.reshape(frames * n, model.latent_dim)
+        z = great_circle(n, L, frames, rng)  # (F, n, L)
+    z = z.reshape(frames * n, L)
     out = []
     for start in range(0, len(z), CHUNK):
         rows = slice(start, start + CHUNK)
