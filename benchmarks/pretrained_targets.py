@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}")
+    load, version = os.getloadavg()[0], sys.version.split()[0]
+    print(f"{os.cpu_count()} CPUs, load average {load:.2f}, Python {version}")
     with tempfile.TemporaryDirectory() as folder:
         command = ["tinyvae.sample", "--pretrained", "fashion-conv", "--out", "s.png"]
         times = [timed(command, folder)[0] for _ in range(args.repeat)]
@@ -52,10 +53,8 @@ def main(argv=None) -> int:
         print(f"package growth: {weights / 1e6:.2f} MB of weights + {code / 1e3:.1f} kB of code")
         for name in pretrained.names():
             out = Path(folder) / f"{name}.gif"
-            seconds, said = timed(
-                ["tinyvae.sample", "--pretrained", name, "--walk", "--frames", "60", "--out", str(out)],
-                folder,
-            )
+            walk = ["--pretrained", name, "--walk", "--frames", "60", "--out", str(out)]
+            seconds, said = timed(["tinyvae.sample", *walk], folder)
             smooth = said.splitlines()[-1].removeprefix("smoothness: ")
             print(f"{name}: 60-frame walk of 16 tiles, {out.stat().st_size / 1e6:.2f} MB, "
                   f"{seconds:.1f} s; {smooth}")  # fmt: skip

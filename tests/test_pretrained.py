@@ -140,3 +140,18 @@ def test_the_build_script_writes_a_model_and_its_walk_frame(tmp_path, monkeypatc
     shipped = checkpoint.load(ROOT / "tinyvae" / "tools" / "weights" / "digits-2d.npz")
     assert built.meta["pretrained"]["command"] == shipped.meta["pretrained"]["command"]
     assert np.mean(built.arrays["params"] == shipped.arrays["params"]) > 0.99
+
+
+@pytest.mark.slow
+def test_the_targets_script_measures_each_target(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "pretrained_targets", ROOT / "benchmarks" / "pretrained_targets.py"
+    )
+    targets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(targets)
+    assert targets.main(["--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "s best" in out and "package growth: " in out
+    assert out.count("60-frame walk of 16 tiles") == len(NAMES)

@@ -128,3 +128,18 @@ def test_an_mp4_where_ffmpeg_is_installed(tmp_path):
     out = tmp_path / "w.mp4"
     argv = ["--pretrained", "digits-2d", "--walk", "--frames", "10", "--out", str(out)]
     assert run(sample_main, argv) == 0 and out.stat().st_size > 1000
+
+
+def test_a_walk_on_each_backend_matches_numpy(backend):
+    """The same walk decoded on the GPU (or the stand-in for CuPy) as on NumPy, float32."""
+    from tinyvae.tools import checkpoint
+
+    saved = pretrained.load_checkpoint("fashion-conv")
+    on_numpy, here = (checkpoint.build_model(saved, b) for b in ("numpy", backend.name))
+    np.testing.assert_allclose(
+        walk.walk_images(here, 3, 4), walk.walk_images(on_numpy, 3, 4), atol=1e-5
+    )
+    kwargs = dict(hidden=(8,), latent_dim=2, num_classes=3, seed=1)
+    conditional = VAE(64, backend=backend.name, **kwargs), VAE(64, **kwargs)
+    mixed = [walk.walk_images(m, 2, 6, label="all") for m in conditional]
+    np.testing.assert_allclose(mixed[0], mixed[1], atol=1e-5)
