@@ -115,6 +115,11 @@ def test_bad_walks_get_one_line_and_exit_2(extra, words, capsys, tmp_path, monke
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_walk_flags_without_a_walk_are_refused(capsys):
+    assert run(sample_main, ["--pretrained", "digits-2d", "--frames", "30"]) == 2
+    assert "--frames and --duration shape a walk: add --walk" in capsys.readouterr().err
+
+
 def test_an_mp4_needs_ffmpeg(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(walk.animation.writers, "is_available", lambda name: name != "ffmpeg")
     argv = ["--pretrained", "digits-2d", "--walk", "--out", str(tmp_path / "w.mp4")]

@@ -48,8 +48,9 @@ EXAMPLES = """examples:
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m tinyvae.sample",
-        description="Decode draws from the prior of a trained run into one picture (PNG, "
-        "or another format matplotlib writes, by the name's ending).",
+        description="Decode draws from the prior of a trained run, or of a model shipped "
+        "with tinyvae, into one picture (PNG, or another format matplotlib writes, by the "
+        "name's ending), or a walk through the latent space into an animation (--walk).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -65,7 +66,10 @@ def build_parser() -> Parser:
         help=f"images, at most {MAX_IMAGES:,} (default: 64; with --walk, 16 tiles)",
     )
     parser.add_argument(
-        "--out", metavar="FILE.png", help="picture to write (default: DIR/samples.png)"
+        "--out",
+        metavar="FILE.png",
+        help="picture to write (default: DIR/samples.png, or DIR/walk.gif with --walk; "
+        "with --pretrained, in the current folder)",
     )
     parser.add_argument(
         "--label",
@@ -85,12 +89,11 @@ def build_parser() -> Parser:
         help="animate a walk round a great circle of z (with --label all: through the classes)",
     )
     walk.add_argument(
-        "--frames", type=bounded_int(2, 1000), default=60, help="frames, 2 to 1,000 (default: 60)"
+        "--frames", type=bounded_int(2, 1000), help="frames, 2 to 1,000 (default: 60)"
     )
     walk.add_argument(
         "--duration",
         type=bounded_float(0, 600),
-        default=4.0,
         metavar="SECONDS",
         help="length of one loop in seconds (default: 4)",
     )
@@ -127,6 +130,8 @@ def main(argv=None) -> int:
     if args.list_pretrained:
         print(pretrained.listing())
         return 0
+    if not args.walk and (args.frames or args.duration):  # would be ignored: say so
+        raise UserError("--frames and --duration shape a walk: add --walk, or leave them out")
     ckpt = (
         pretrained.load_checkpoint(args.pretrained)
         if args.pretrained
@@ -190,18 +195,18 @@ def write_walk(args, model, shape, out, source) -> int:
     """``--walk``: decode the walk, write the animation, say how smooth it is."""
     from tinyvae.tools import walk
 
-    n = args.n or 16
+    n, frames, seconds = args.n or 16, args.frames or 60, args.duration or 4.0
     labels, per_row = labels_for(args.label, 1, model.num_classes)  # checks --label
     label = None if labels is None else "all" if per_row else int(labels[0])
-    walk.check_size(args.frames, n)
-    images = walk.walk_images(model, n, args.frames, args.seed, label)  # (F, n, D)
-    frames = walk.canvases(images, shape, min(args.ncols or math.ceil(math.sqrt(n)), n))
-    walk.save_animation(out, frames, args.duration)
+    walk.check_size(frames, n)
+    images = walk.walk_images(model, n, frames, args.seed, label)  # (F, n, D)
+    pictures = walk.canvases(images, shape, min(args.ncols or math.ceil(math.sqrt(n)), n))
+    walk.save_animation(out, pictures, seconds)
     largest, average = walk.smoothness(images)
     path = "through the classes" if label == "all" else "round a great circle"
     print(
-        f"wrote a walk {path} from {source} to {out}: {args.frames} frames of {n} images, "
-        f"{args.duration:g} s, {out.stat().st_size / 1e6:.2f} MB"
+        f"wrote a walk {path} from {source} to {out}: {frames} frames of {n} images, "
+        f"{seconds:g} s, {out.stat().st_size / 1e6:.2f} MB"
     )
     print(
         f"smoothness: consecutive frames differ by {average:.4f} on average and at most "
