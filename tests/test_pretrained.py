@@ -105,6 +105,12 @@ def test_an_unknown_name_in_python_is_a_user_error():
         tinyvae.pretrained("digits")
 
 
+def test_a_package_without_its_weights_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path)
+    with pytest.raises(UserError, match="no pretrained models are installed here"):
+        tinyvae.pretrained("fashion-conv")
+
+
 @pytest.mark.slow
 def test_the_digits_model_is_retrained_from_its_command_to_the_same_parameters(tmp_path):
     """The shipped weights come from the recipe: training again with the recorded command

@@ -42,6 +42,11 @@ def names() -> list:
 def path_of(name: str) -> Path:
     """The file of model ``name``; an unknown name is a one-line UserError."""
     known = names()
+    if not known:
+        raise UserError(
+            f"no pretrained models are installed here ({WEIGHTS} holds none): reinstall "
+            "tinyvae, or rebuild them with python benchmarks/build_pretrained.py"
+        )
     if name not in known:
         close = difflib.get_close_matches(str(name), known, 1, 0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
