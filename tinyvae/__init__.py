@@ -31,6 +31,8 @@ _HOMES = {  # name -> the module that defines it
     "load": "tinyvae.tools.data",
     "Run": "tinyvae.tools.run_folder",
     "load_run": "tinyvae.tools.run_folder",
+    "pretrained": "tinyvae.tools.pretrained",
+    "pretrained_models": "tinyvae.tools.pretrained",
 }
 __all__ = sorted(_HOMES)
 __version__ = "0.1.0"

@@ -3,9 +3,13 @@
     python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
     python -m tinyvae.sample --run runs/cvae --label 7 --out sevens.png   # conditional runs
     python -m tinyvae.sample --run runs/cvae --label all --out classes.png  # a row per class
+    python -m tinyvae.sample --pretrained fashion-conv --out s.png        # a shipped model
+    python -m tinyvae.sample --pretrained fashion-conv --walk --out walk.gif  # an animation
 
 Each image is the decoder's mean for one z ~ N(0, I): pixel probabilities for a Bernoulli
 decoder, means for a Gaussian one. ``--seed`` picks the draws, so a picture can be remade.
+``--walk`` writes a latent walk as an animation instead (``tinyvae/tools/walk.py``);
+``--pretrained NAME`` uses a model shipped with tinyvae (``tinyvae/tools/pretrained.py``).
 """
 
 from __future__ import annotations
@@ -18,35 +22,54 @@ from pathlib import Path
 import numpy as np
 
 from tinyvae.errors import UserError
-from tinyvae.tools import checkpoint
+from tinyvae.tools import checkpoint, pretrained
 from tinyvae.tools.cli import run
-from tinyvae.tools.flags import MAX_IMAGES, Parser, add_backend_flag, bounded_int, nonnegative_int
+from tinyvae.tools.flags import (
+    MAX_IMAGES,
+    Parser,
+    add_backend_flag,
+    bounded_float,
+    bounded_int,
+    nonnegative_int,
+)
 from tinyvae.tools.run_folder import image_shape
 
 EXAMPLES = """examples:
   python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
   python -m tinyvae.sample --run runs/digits --n 100 --seed 7 --out more.png
   python -m tinyvae.sample --run runs/cvae --label 7 --out sevens.png     # conditional runs
-  python -m tinyvae.sample --run runs/cvae --label all --n 8 --out classes.png"""
+  python -m tinyvae.sample --run runs/cvae --label all --n 8 --out classes.png
+  python -m tinyvae.sample --pretrained fashion-conv --out samples.png
+  python -m tinyvae.sample --pretrained fashion-conv --walk --frames 60 --out walk.gif
+  python -m tinyvae.sample --run runs/cvae --walk --label all --out classes.gif
+  python -m tinyvae.sample --list-pretrained"""
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="python -m tinyvae.sample",
-        description="Decode draws from the prior of a trained run into one picture (PNG, "
-        "or another format matplotlib writes, by the name's ending).",
+        description="Decode draws from the prior of a trained run, or of a model shipped "
+        "with tinyvae, into one picture (PNG, or another format matplotlib writes, by the "
+        "name's ending), or a walk through the latent space into an animation (--walk).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--run", required=True, metavar="DIR", help="run folder (or .npz file)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", metavar="DIR", help="run folder (or .npz file)")
+    source.add_argument("--pretrained", metavar="NAME", help="a model shipped with tinyvae")
+    source.add_argument(
+        "--list-pretrained", action="store_true", help="list the shipped models and stop"
+    )
     parser.add_argument(
         "--n",
         type=bounded_int(1, MAX_IMAGES),
-        default=64,
-        help=f"images, at most {MAX_IMAGES:,} (default: 64)",
+        help=f"images, at most {MAX_IMAGES:,} (default: 64; with --walk, 16 tiles)",
     )
     parser.add_argument(
-        "--out", metavar="FILE.png", help="picture to write (default: DIR/samples.png)"
+        "--out",
+        metavar="FILE.png",
+        help="picture to write (default: DIR/samples.png, or DIR/walk.gif with --walk; "
+        "with --pretrained, in the current folder)",
     )
     parser.add_argument(
         "--label",
@@ -58,6 +81,21 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seeds the draws (default: 0)"
+    )
+    walk = parser.add_argument_group("latent walk (an animation: --out NAME.gif or .mp4)")
+    walk.add_argument(
+        "--walk",
+        action="store_true",
+        help="animate a walk round a great circle of z (with --label all: through the classes)",
+    )
+    walk.add_argument(
+        "--frames", type=bounded_int(2, 1000), help="frames, 2 to 1,000 (default: 60)"
+    )
+    walk.add_argument(
+        "--duration",
+        type=bounded_float(0, 600),
+        metavar="SECONDS",
+        help="length of one loop in seconds (default: 4)",
     )
     add_backend_flag(parser)
     return parser
@@ -89,8 +127,19 @@ def labels_for(label, n: int, num_classes: int):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    ckpt = checkpoint.load(args.run)
-    out = Path(args.out) if args.out else ckpt.path.parent / "samples.png"
+    if args.list_pretrained:
+        print(pretrained.listing())
+        return 0
+    if not args.walk and (args.frames or args.duration):  # would be ignored: say so
+        raise UserError("--frames and --duration shape a walk: add --walk, or leave them out")
+    ckpt = (
+        pretrained.load_checkpoint(args.pretrained)
+        if args.pretrained
+        else checkpoint.load(args.run)
+    )
+    source = args.pretrained or ckpt.path.parent.name
+    name = "walk.gif" if args.walk else "samples.png"
+    out = Path(args.out) if args.out else Path(name) if args.pretrained else ckpt.path.parent / name
     if out.is_dir():
         raise UserError(f"--out {out} is a folder: give a file name, such as {out / 'samples.png'}")
     if not out.parent.is_dir():  # said before any sampling is done
@@ -100,8 +149,16 @@ def main(argv=None) -> int:
         )
     from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
 
-    plots.picture_format(out)  # a name matplotlib cannot write is said before any sampling
+    if args.walk:
+        from tinyvae.tools import walk
+
+        walk.check_output(out)  # .gif, or .mp4 with ffmpeg: said before any decoding
+    else:
+        plots.picture_format(out)  # a name matplotlib cannot write is said before any sampling
     model = checkpoint.build_model(ckpt, args.backend)
+    if args.walk:
+        return write_walk(args, model, image_shape(ckpt, model.input_dim), out, source)
+    args.n = args.n or 64
     labels, per_row = labels_for(args.label, args.n, model.num_classes)
     count = args.n if labels is None else len(labels)
     if count > MAX_IMAGES:  # --label all: --n of each class
@@ -127,10 +184,34 @@ def main(argv=None) -> int:
         images,
         shape,
         ncols=ncols,
-        title=f"{count} samples{what} from {ckpt.path.parent.name}",
+        title=f"{count} samples{what} from {source}",
         row_labels=None if per_row is None else list(range(model.num_classes)),
     )
     print(f"wrote {count} samples to {out}")
+    return 0
+
+
+def write_walk(args, model, shape, out, source) -> int:
+    """``--walk``: decode the walk, write the animation, say how smooth it is."""
+    from tinyvae.tools import walk
+
+    n, frames, seconds = args.n or 16, args.frames or 60, args.duration or 4.0
+    labels, per_row = labels_for(args.label, 1, model.num_classes)  # checks --label
+    label = None if labels is None else "all" if per_row else int(labels[0])
+    walk.check_size(frames, n)
+    images = walk.walk_images(model, n, frames, args.seed, label)  # (F, n, D)
+    pictures = walk.canvases(images, shape, min(args.ncols or math.ceil(math.sqrt(n)), n))
+    walk.save_animation(out, pictures, seconds)
+    largest, average = walk.smoothness(images)
+    path = "through the classes" if label == "all" else "round a great circle"
+    print(
+        f"wrote a walk {path} from {source} to {out}: {frames} frames of {n} images, "
+        f"{seconds:g} s, {out.stat().st_size / 1e6:.2f} MB"
+    )
+    print(
+        f"smoothness: consecutive frames differ by {average:.4f} on average and at most "
+        f"{largest:.4f} (mean |change| of a pixel in [0, 1])"
+    )
     return 0
 
 

@@ -120,6 +120,23 @@ def bounded_int(least: int, most: int):
     return convert
 
 
+def bounded_float(least: float, most: float):
+    """An argparse type: a number above ``least`` and at most ``most`` (``--duration``)."""
+    wanted = f"a number above {least:g} and at most {most:g}"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = least
+        if not least < value <= most:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
+        return value
+
+    convert.__name__ = "float"
+    return convert
+
+
 def _whole(text: str, least: int, wanted: str) -> int:
     try:
         value = int(text)
