@@ -17,7 +17,7 @@ s, no padding, and
 from __future__ import annotations
 
 import numpy as np
-from lesson_utils import Wrong, exercise, expect_array, known_mistakes, run_check
+from lesson_utils import Wrong, exercise, expect_array, known_mistakes, run_check, seeded
 
 from tinyvae.core import gradcheck
 
@@ -61,7 +61,7 @@ def check_col2im(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _col2im_case(fn, *case, np.random.default_rng(40 + n))
+            _col2im_case(fn, *case, seeded(40 + n))
 
     run_check("col2im", test, strict)
 
@@ -100,7 +100,7 @@ def check_kernel_gradient(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _kernel_gradient_case(fn, *case, np.random.default_rng(50 + n))
+            _kernel_gradient_case(fn, *case, seeded(50 + n))
 
     run_check("kernel_gradient", test, strict)
 
@@ -134,7 +134,7 @@ def check_conv_transpose(fn, strict=False):
 
     def test():
         for n, case in enumerate(CASES):
-            _conv_transpose_case(fn, *case, np.random.default_rng(60 + n))
+            _conv_transpose_case(fn, *case, seeded(60 + n))
 
     run_check("conv_transpose", test, strict)
 

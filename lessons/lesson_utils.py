@@ -158,6 +158,8 @@ def minibatches(batches, steps):
 from grading import (  # noqa: E402, F401
     RESULTS,
     Wrong,
+    call_watched,
+    calls_the_answer,
     exercise,
     expect_array,
     expect_close,
@@ -166,5 +168,6 @@ from grading import (  # noqa: E402, F401
     known_mistakes,
     require_passed,
     run_check,
+    seeded,
     summary,
 )
