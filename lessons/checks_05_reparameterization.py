@@ -148,8 +148,9 @@ def check_score_function_grad(fn, strict=False):
             if abs(got - want) > 0.05:
                 raise Wrong(
                     f"for mu={mu}, sigma={sigma} your estimate is further from the exact "
-                    "gradient than 400,000 samples allow. Average f(z) (z - mu) / sigma^2 over "
-                    "z ~ N(mu, sigma^2)."
+                    "gradient than 400,000 samples allow. The estimator averages f(z) times the "
+                    "score, d/dmu log N(z; mu, sigma^2), over z ~ N(mu, sigma^2): check that "
+                    "derivative, and that z is drawn with this mu and sigma."
                 )
 
     run_check("score_function_grad", test, strict)

@@ -190,10 +190,10 @@ def check_continuous_bernoulli_log_norm(fn, strict=False):
                     f"the derivative at a = {value:g} does not match finite differences "
                     f"of your log C{sign}."
                 )
-        # and near 0, where finite differences lose their digits, its Taylor series a/6 - a^3/360.
+        # and near 0, where finite differences lose their digits, its Taylor series a/6 - 7a^3/360.
         for value in (-1e-4, -1e-9, 0.0, 1e-9, 1e-4):
             i = int(np.argmin(np.abs(a - value)))
-            series = value / 6 - value**3 / 360
+            series = value / 6 - 7 * value**3 / 360
             if abs(slope[i] - series) > 1e-6 * abs(series) + 1e-300:
                 raise Wrong(
                     f"the derivative at a = {value:g} is off: 1/a - 1/sinh(a) subtracts two "
