@@ -191,12 +191,14 @@ def test_autograder_gives_partial_credit_and_feedback_without_the_graders_intern
     deleted.cells.remove(next(c for c in deleted.cells if "check_kl_backward" in c.source))
     submissions = {"solved": solved, "blank": blank, "mistake": mistake, "deleted": deleted}
     scores, top, logs = autograde(course, AUTOGRADED, submissions, monkeypatch)
-    weights = {name: C.POINTS[name] for name in C.grading.EXERCISES[11]}
+    weights = {name: C.grading.POINTS[name] for name in C.grading.EXERCISES[11]}
     assert top == sum(weights.values()) and len(set(weights.values())) > 1, (top, weights)
     assert scores["solved"] == top and scores["deleted"] == top and scores["blank"] == 0, scores
-    # tanh (1 point) and everything built on it fail, on both runs: exercises 5, 8 and 9
+    # tanh's gradient is right but it overwrites its input: tanh and the two backward passes
+    # that hand it the cache (exercises 5 and 8) score nothing; exercise 9's own cache is not
+    # used again after tanh's backward step, so its gradients are right and it scores.
     lost = sum(weights[n] for n in ("tanh_backward", "decoder_backward", "encoder_backward"))
-    assert scores["mistake"] == top - lost - weights["loss_and_grads"], (scores, weights)
+    assert scores["mistake"] == top - lost, (scores, weights)
     for student, log in logs.items():
         assert "has changed" not in log, (student, log[-2000:])
 
@@ -216,7 +218,7 @@ def test_autograder_gives_partial_credit_and_feedback_without_the_graders_intern
         result = api.generate_feedback(AUTOGRADED, student, force=True)
         assert result["success"], result["log"][-3000:]
         html = next((folder / "feedback" / student / AUTOGRADED).glob("*.html")).read_text()
-        for internal in ("HIDDEN TESTS", "grading.points", "Traceback", "AssertionError"):
+        for internal in ("HIDDEN TESTS", "grading.points", "most recent call last", "Error:"):
             assert internal not in html, (student, internal)
     html = next((folder / "feedback" / "mistake" / AUTOGRADED).glob("*.html")).read_text()
     assert "[ok]" in html and "[x]" in html and "changed Y in place" in html
