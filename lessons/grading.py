@@ -9,12 +9,13 @@ A checker (``checks_NN_name.py``, one module per lesson) calls the student's fun
   student's code crashed, and the line that crashed is shown;
 * ``[ok] name: correct.``
 
-:func:`summary` prints the score of a lesson. :func:`require_passed` is what a course's
-autograder runs after each check (see docs/teaching.md): it raises unless the checks just run
-passed, and :func:`points` what it scores: each exercise is worth its ``points`` (weighted
-by the work), half for the check the student saw (partly, where a check gives partial credit)
-and half for the same check run again on other inputs (``seeded`` draws them when ``VARIANT`` is
-not 0). Nothing here needs a course tool: a learner working alone sees the same verdicts.
+:func:`summary` prints the score of a lesson. :func:`points` is what a course's autograder
+runs after each cell of checks (see docs/teaching.md): it returns the points earned. Each
+exercise is worth its ``points`` (weighted by the work), half for the check the student saw
+(a share of it where a check gives partial credit) and half for the same check run again on
+other inputs (``seeded`` draws them when ``VARIANT`` is not 0). :func:`require_passed`
+raises unless the checks just run passed. Nothing here needs a course tool: a learner
+working alone sees the same verdicts.
 """
 
 from __future__ import annotations
