@@ -199,3 +199,22 @@ def test_a_wrong_answer_earns_partial_credit_only_where_it_is_right(capsys):
     assert grading.points(1) == 0
     out = capsys.readouterr().out
     assert "checked again on other inputs: decoder.1.W" in out
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "course" / "solutions").glob("[0-9][0-9]_*.py")),
+    ids=lambda p: p.stem,
+)
+def test_every_lessons_solutions_pass_the_hidden_checks(path, capsys):
+    """A right answer earns the hidden half of its points too: each lesson's solutions pass
+    their checks (strict) on the other inputs that the instructor's hidden tests draw."""
+    import grading
+
+    module = runpy.run_path(str(path), run_name="solutions")
+    grading.VARIANT = 1
+    try:
+        module["check_all"]()
+    finally:
+        grading.VARIANT = 0
+    assert "[x]" not in capsys.readouterr().out
