@@ -273,14 +273,14 @@ def check_decoder_backward(fn, strict=False):
             raise Wrong(f"grads should be a dict name -> array; got {type(grads).__name__}.")
         z = cache["z"].copy()
 
-        def recon():
+        def decoded():  # the loss sum(logits * G), as a function of z and the decoder
             h = np.tanh(z @ params["decoder.0.W"] + params["decoder.0.b"])
             return ((h @ params["decoder.1.W"] + params["decoder.1.b"]) * G).sum()
 
         names = ["decoder.1.W", "decoder.1.b", "decoder.0.W", "decoder.0.b"]
-        judges = _parameter_judges(grads, names, recon, params, "decoder")
+        judges = _parameter_judges(grads, names, decoded, params, "decoder")
         outs = {**{n: grads[n] for n in names}, "dz": dz}
-        judges["dz"] = lambda g: judge(g, recon, z, "dz")
+        judges["dz"] = lambda g: judge(g, decoded, z, "dz")
         _backprop_report(outs, judges, names + ["dz"])
 
     run_check("decoder_backward", test, strict)
