@@ -16,8 +16,13 @@ none. In each instructor notebook:
 * an exercise cell is an nbgrader "autograded answer" whose solution sits between
   ``### BEGIN SOLUTION`` and ``### END SOLUTION``; ``nbgrader generate_assignment`` puts the
   lesson's ``raise NotImplementedError  # your code here`` back in its place;
-* a checker cell is an "autograder tests" cell worth one point per check; a hidden test,
-  removed from the students' copy, fails the cell unless the checks passed.
+* a checker cell is an "autograder tests" cell worth the points of its exercises (each
+  checker's ``points``, weighted by the work); a hidden test, removed from the students' copy,
+  runs the same checks again on other inputs and returns the points earned, which nbgrader
+  takes as the cell's partial credit (half for the checks the student saw, half for the
+  others);
+* a markdown cell that is exactly ``ANSWER_STUB`` is a written answer, graded by hand
+  ("manually graded answer"), with the model answer from the solutions file's ``WRITTEN``.
 
 Everything else is the lesson unchanged, so the students' notebooks that nbgrader generates
 are the lessons themselves (``tests/test_course.py`` checks that). docs/teaching.md has the
@@ -30,6 +35,7 @@ do; no file is written through a symbolic link.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import sys
 import textwrap
@@ -49,10 +55,12 @@ STUB = "raise NotImplementedError  # your code here"  # the lessons' placeholder
 CHECK = re.compile(r"^\w+\.check_(\w+)\(", re.M)  # a top-level checker call: C.check_name(...)
 HIDDEN_TEST = (
     "### BEGIN HIDDEN TESTS\n"
-    "import grading  # fails this cell unless its {count} check(s) passed\n\n"
-    "grading.require_passed({count})\n"
+    "import grading  # this cell's points: its {count} check(s) as shown, then on other inputs\n\n"
+    "grading.points({count})\n"
     "### END HIDDEN TESTS"
 )
+ANSWER_STUB = "**Your answer:** write it here, in a few sentences."  # a written answer's cell
+HELPERS = ("lesson_utils.py", "grading.py")  # beside every lesson, with its own checker
 CONFIG = '''\
 """nbgrader's settings for the tinyvae course (written by course/build.py)."""
 
@@ -60,7 +68,52 @@ c = get_config()  # noqa: F821  (nbgrader defines it)
 c.CourseDirectory.course_id = "tinyvae"
 # The lessons' placeholder, so that generated notebooks are the lessons themselves.
 c.ClearSolutions.code_stub = {"python": "raise NotImplementedError  # your code here"}
+c.ClearSolutions.text_stub = "**Your answer:** write it here, in a few sentences."
 c.Execute.timeout = 600  # seconds per cell: a lesson in full mode trains for minutes
+# Feedback shows the students' cells, their outputs and the points, not the hidden tests.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
+# grades.csv lists the submissions there are, not a 0 for every lesson a student skipped.
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+c.ExportApp.plugin_class = "grades_export.SubmittedOnly"
+'''
+GRADES_EXPORT = '''\
+"""nbgrader export's plugin for the tinyvae course (written by course/build.py): grades.csv
+with one row per submission, so a lesson a student did not hand in is not listed as a 0."""
+
+from nbgrader.api import MissingEntry
+from nbgrader.plugins import CsvExportPlugin
+
+
+class SubmittedOnly(CsvExportPlugin):
+    def export(self, gradebook):
+        dest = self.to or "grades.csv"
+        columns = ["assignment", "student_id", "timestamp", "raw_score", "score", "max_score"]
+        rows = []
+        for assignment in gradebook.assignments:
+            if self.assignment and assignment.name not in self.assignment:
+                continue
+            for student in gradebook.students:
+                if self.student and student.id not in self.student:
+                    continue
+                try:
+                    sub = gradebook.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    continue
+                score = max(0.0, sub.score - (sub.late_submission_penalty or 0.0))
+                rows.append([assignment.name, student.id, sub.timestamp or "", sub.score,
+                             score, assignment.max_score])  # fmt: skip
+        with open(dest, "w") as fh:
+            fh.write(",".join(columns) + "\\n")
+            for row in rows:
+                fh.write(",".join("" if v is None else str(v) for v in row) + "\\n")
+        self.log.info("wrote %d submissions to %s", len(rows), dest)
 '''
 
 
@@ -189,9 +242,47 @@ def stub_owners(source):
     return [(i, name) for i, name in owners if lines[i].strip() == STUB]
 
 
+def lesson_modules(nb):
+    """The modules of lessons/ that a lesson's code imports (its checker, lesson_utils)."""
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    names = re.findall(r"^(?:import|from) (\w+)", code, re.M)
+    return [n for n in dict.fromkeys(names) if (LESSONS / f"{n}.py").is_file()]
+
+
+def check_points(nb, check):
+    """The points of the exercise that ``check_<check>`` grades (its ``@exercise``)."""
+    if str(LESSONS) not in sys.path:
+        sys.path.insert(0, str(LESSONS))
+    for name in lesson_modules(nb):
+        checker = getattr(importlib.import_module(name), f"check_{check}", None)
+        if checker is not None:
+            return getattr(checker, "points", 1)
+    raise UserError(f"no checker module of this lesson defines check_{check}")
+
+
+def written_answers(path):
+    """The solutions file's ``WRITTEN``: model answers of the written questions, in order."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "WRITTEN" for t in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    return []
+
+
 def instructor_notebook(lesson, solutions):
     """The lesson in nbgrader's markup, with the bodies from ``solutions`` filled in."""
     nb = split_exercise_cells(read_notebook(lesson))
+    written = written_answers(solutions)
+    stubs = [c for c in nb.cells if c.cell_type == "markdown" and c.source.strip() == ANSWER_STUB]
+    if len(written) != len(stubs):
+        raise UserError(
+            f"{lesson.name} has {len(stubs)} written answer cell(s), {solutions.name} "
+            f"{len(written)} model answer(s) in WRITTEN"
+        )
+    for n, (cell, answer) in enumerate(zip(stubs, written), 1):
+        cell.source = answer
+        cell.metadata["nbgrader"] = _metadata(f"written_{n}", solution=True, grade=True, points=1)
     bodies = solution_bodies(solutions)
     imports = solution_imports(solutions)
     lesson_code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -220,9 +311,8 @@ def instructor_notebook(lesson, solutions):
         elif checks:
             cell.source = f"{cell.source.rstrip()}\n{HIDDEN_TEST.format(count=len(checks))}"
             grade_id = "check_" + "_".join(checks)
-            cell.metadata["nbgrader"] = _metadata(
-                grade_id, grade=True, locked=True, points=len(checks)
-            )
+            points = sum(check_points(nb, check) for check in checks)
+            cell.metadata["nbgrader"] = _metadata(grade_id, grade=True, locked=True, points=points)
     unused = [name for name in bodies if name not in used and name != "check_all"]
     if unused:
         raise UserError(f"{solutions.name}: {', '.join(unused)} match no exercise in {lesson.name}")
@@ -253,12 +343,14 @@ def build(course_dir, selection=()):
         folder = course_dir / "source" / lesson.stem
         make_folder(folder)
         write_file(folder / lesson.name, notebook)
-        for helper in LESSONS.glob("*.py"):  # lesson_utils, grading and the checkers
-            write_file(folder / helper.name, helper.read_bytes())
+        helpers = dict.fromkeys([*HELPERS, *(f"{m}.py" for m in lesson_modules(notebook))])
+        for helper in helpers:  # lesson_utils, grading and this lesson's checker
+            write_file(folder / helper, (LESSONS / helper).read_bytes())
         print(f"{folder / lesson.name}")
     config = course_dir / "nbgrader_config.py"
     if not config.exists():
         write_file(config, CONFIG.encode())
+    write_file(course_dir / "grades_export.py", GRADES_EXPORT.encode())
     return [course_dir / "source" / p.stem / p.name for p in paths]
 
 

@@ -12,8 +12,11 @@ For each ``submitted/<student>/<assignment>/<lesson>.ipynb`` it
 * keeps every cell of the student's, in the student's order;
 * gives each exercise's nbgrader metadata to the *last* cell that defines the exercise's
   function (where the student's final answer most likely is), and takes it from the others;
-* puts back every checker cell that is missing, right after the answer it checks, and
-  drops the copies of a checker cell (nbgrader restores the checkers' text anyway).
+* puts back every checker cell, right after the answer it checks, with the text of the
+  instructor's notebook (``source/``), hidden tests included, which is what nbgrader grades:
+  so an untouched submission raises no "checksum has changed" warning; copies of a checker
+  cell are dropped;
+* leaves written answers (markdown cells graded by hand) where the student wrote them.
 
 The original is kept as ``originals/<student>/<assignment>/<lesson>.ipynb`` (nbgrader does
 not look there); run again on a repaired notebook, it starts over from that copy.
@@ -49,14 +52,26 @@ def _defines(cell, name):
     )
 
 
-def repair(submitted, release):
-    """The submitted notebook with the release's grading metadata restored (a new notebook)."""
+def repair(submitted, release, source=None):
+    """The submitted notebook with the release's grading metadata restored (a new notebook);
+    its checker cells take their text from ``source``, the instructor's notebook, if given."""
     nb = copy.deepcopy(submitted)
-    answers = {
-        _grade_id(c): c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    checks = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    graded = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    answers = {_grade_id(c): c for c in graded if c.cell_type == "code"}
+    written = [c for c in graded if c.cell_type != "code"]
+    checks = [
+        c
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        and _grade_id(c) not in answers
+        and c not in written
+    ]
     check_ids = {_grade_id(c) for c in checks}
+    full_text = {
+        _grade_id(c): c.source
+        for c in (source.cells if source else [])
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
     nb.cells = [c for c in nb.cells if _grade_id(c) not in check_ids]  # put back below
     for cell in nb.cells:  # start clean: metadata only where this function puts it back
         if _grade_id(cell) in answers:
@@ -68,6 +83,9 @@ def repair(submitted, release):
         if owners:
             owners[-1].metadata.update(copy.deepcopy(original.metadata))
         else:  # the student deleted the exercise: grade the untouched stub
+            nb.cells.append(copy.deepcopy(original))
+    for original in written:  # a deleted written answer: an empty one, graded as such
+        if not any(_grade_id(c) == _grade_id(original) for c in nb.cells):
             nb.cells.append(copy.deepcopy(original))
     for check in checks:
         # the answer cell this checker follows in the release
@@ -81,7 +99,9 @@ def repair(submitted, release):
             ),
             len(nb.cells),
         )
-        nb.cells.insert(position, copy.deepcopy(check))
+        cell = copy.deepcopy(check)
+        cell.source = full_text.get(_grade_id(check), cell.source)
+        nb.cells.insert(position, cell)
     for i, cell in enumerate(nb.cells):  # unique cell ids, as nbformat requires
         cell.id = f"cell-{i}"
     return nb
@@ -112,7 +132,7 @@ def release_notebooks(course_dir: Path, assignment: str) -> list:
     return [(path, read_notebook(path)) for path in paths]
 
 
-def repair_one(path: Path, backup: Path, release) -> None:
+def repair_one(path: Path, backup: Path, release, source=None) -> None:
     """Repair one submission in place, keeping its original as ``backup``; a UserError (and
     nothing written) when it is not a notebook or is a link."""
     if path.is_symlink():  # another student's file, or one outside the course
@@ -125,7 +145,7 @@ def repair_one(path: Path, backup: Path, release) -> None:
     else:  # a new submission
         make_folder(backup.parent)
         write_file(backup, path.read_bytes())
-    repaired = repair(submitted, release)
+    repaired = repair(submitted, release, source)
     repaired.metadata["repaired_by"] = "course/repair.py"
     write_file(path, repaired)
 
@@ -137,10 +157,12 @@ def repair_course(course_dir, assignment):
     course_dir = Path(course_dir)
     done, skipped = [], []
     for release_path, release in release_notebooks(course_dir, assignment):
+        instructor = course_dir / "source" / assignment / release_path.name
+        source = read_notebook(instructor) if instructor.is_file() else None
         for path in sorted((course_dir / "submitted").glob(f"*/{assignment}/{release_path.name}")):
             backup = course_dir / "originals" / path.parents[1].name / assignment / path.name
             try:
-                repair_one(path, backup, release)
+                repair_one(path, backup, release, source)
             except UserError as error:
                 skipped.append(path)
                 print(f"skipped {path}: {error}", flush=True)

@@ -19,6 +19,7 @@ from lesson_utils import (
     expect_tuple,
     known_mistakes,
     run_check,
+    seeded,
 )
 
 
@@ -27,7 +28,7 @@ def check_tied_autoencoder(fn, strict=False):
     """``fn(x, W) -> (loss, dW)`` for the linear autoencoder xhat = x W W^T (tied weights)."""
 
     def test():
-        rng = np.random.default_rng(1)
+        rng = seeded(1)
         x, W = rng.random((5, 7)), rng.standard_normal((7, 3)) * 0.5  # B = 5, D = 7, L = 3
         loss, dW = expect_tuple(fn(x.copy(), W.copy()), ("loss", "dW"))
         B, D = x.shape
@@ -86,7 +87,7 @@ def check_pca_reconstruction(fn, strict=False):
     """``fn(x, L) -> xhat``: the best reconstruction through an L-dimensional linear code."""
 
     def test():
-        rng = np.random.default_rng(3)
+        rng = seeded(3)
         x = rng.standard_normal((60, 6)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.2]) + 4.0
         x = x @ np.linalg.qr(rng.standard_normal((6, 6)))[0]  # rotate: axes are not the answer
         for L in (1, 3):
@@ -128,7 +129,7 @@ def check_fraction_near(fn, strict=False):
     """``fn(samples, codes, radius) -> float``: share of samples with a code within radius."""
 
     def test():
-        rng = np.random.default_rng(4)
+        rng = seeded(4)
         codes = rng.standard_normal((30, 2))
         samples = np.concatenate([codes[:5] + 0.01, rng.uniform(-6, 6, (15, 2))])  # (20, 2)
         distances = np.sqrt(((samples[:, None, :] - codes[None, :, :]) ** 2).sum(-1))  # (20, 30)

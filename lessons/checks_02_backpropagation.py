@@ -18,6 +18,7 @@ from lesson_utils import (
     expect_gradient,
     expect_tuple,
     run_check,
+    seeded,
 )
 
 from tinyvae.core import distributions as dist
@@ -29,7 +30,7 @@ def check_residual_backward(fn, strict=False):
     """``fn(X, W, b, dY) -> (dX, dW, db)`` for the residual layer Y = X + tanh(X W + b)."""
 
     def test():
-        rng = np.random.default_rng(6)
+        rng = seeded(6)
         X, W = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)) * 0.7
         b, dY = rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3))
         out = expect_tuple(fn(X.copy(), W.copy(), b.copy(), dY.copy()), ("dX", "dW", "db"))
@@ -97,7 +98,7 @@ def check_softplus_layer(cls, strict=False):
     """``cls()`` with ``forward(X)`` = log(1 + e^X) and ``backward(dY)`` = dY * sigmoid(X)."""
 
     def test():
-        rng = np.random.default_rng(7)
+        rng = seeded(7)
         X = rng.standard_normal((3, 4)) * 3
         X[0, :2] = [800.0, -800.0]  # far out: a naive log(1 + exp(x)) overflows here
         dY = rng.standard_normal((3, 4))
@@ -133,7 +134,7 @@ def check_central_difference(fn, strict=False):
     """``fn(f, x, h) -> grad``: central differences of a scalar f, one element at a time."""
 
     def test():
-        x = np.random.default_rng(8).standard_normal((3, 4))
+        x = seeded(8).standard_normal((3, 4))
         saved = x.copy()
         f = lambda v: float(np.sum(np.sin(v) * np.arange(1, 13).reshape(3, 4)))
         got = expect_array(fn(f, x, 1e-3), x.shape, "the gradient")

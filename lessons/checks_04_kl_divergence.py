@@ -18,6 +18,7 @@ from lesson_utils import (
     expect_gradient,
     expect_tuple,
     run_check,
+    seeded,
 )
 
 from tinyvae.core import distributions as dist
@@ -34,7 +35,7 @@ def check_kl_diag_gaussians(fn, strict=False):
     """``fn(mu1, logvar1, mu2, logvar2) -> (B,)``: KL between two diagonal Gaussians."""
 
     def test():
-        rng = np.random.default_rng(10)
+        rng = seeded(10)
         mu1, lv1, mu2, lv2 = (rng.standard_normal((5, 3)) for _ in range(4))
         got = fn(mu1, lv1, mu2, lv2)
         if np.shape(got) == (5, 3):
@@ -61,7 +62,7 @@ def check_kl_diag_grad(fn, strict=False):
     the summed KL(N(mu1, e^logvar1) || N(mu2, e^logvar2)), judged by a gradient check."""
 
     def test():
-        rng = np.random.default_rng(11)
+        rng = seeded(11)
         mu1, lv1, mu2, lv2 = (rng.standard_normal((4, 3)) for _ in range(4))
         names = ("dmu1", "dlogvar1", "dmu2", "dlogvar2")
         out = expect_tuple(fn(mu1.copy(), lv1.copy(), mu2.copy(), lv2.copy()), names)
@@ -123,16 +124,16 @@ def check_kl_monte_carlo(fn, strict=False):
     """``fn(mu, logvar, K, rng) -> (B,)``: a K-sample Monte Carlo estimate of the KL to N(0, I)."""
 
     def test():
-        rng = np.random.default_rng(12)
+        rng = seeded(12)
         mu, logvar = rng.uniform(-1, 1, (4, 3)), rng.uniform(-1, 1, (4, 3))
         exact = dist.kl_standard_normal(mu, logvar)
-        got = expect_array(fn(mu, logvar, 20000, np.random.default_rng(0)), (4,), "the estimate")
+        got = expect_array(fn(mu, logvar, 20000, seeded(0)), (4,), "the estimate")
         if np.allclose(got, exact, rtol=0, atol=1e-12):
             raise Wrong(
                 "that is the closed form itself; estimate it from samples z ~ q: "
                 "the mean of log q(z) - log p(z)."
             )
-        again = np.asarray(fn(mu, logvar, 20000, np.random.default_rng(1)), dtype=np.float64)
+        again = np.asarray(fn(mu, logvar, 20000, seeded(1)), dtype=np.float64)
         if np.array_equal(got, again):
             raise Wrong(
                 "two different generators gave the same estimate: draw the samples "

@@ -19,6 +19,7 @@ from lesson_utils import (
     expect_gradient,
     expect_tuple,
     run_check,
+    seeded,
 )
 
 from tinyvae.core import distributions as dist
@@ -39,7 +40,7 @@ def check_softplus_reparameterize_backward(fn, strict=False):
     z = mu + softplus(rho) eps, judged by a gradient check."""
 
     def test():
-        rng = np.random.default_rng(13)
+        rng = seeded(13)
         mu, rho = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
         eps, dz = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
         dmu, drho = expect_tuple(fn(dz.copy(), mu.copy(), rho.copy(), eps.copy()), ("dmu", "drho"))
@@ -89,7 +90,7 @@ def check_cholesky_reparameterize_backward(fn, strict=False):
     entries that are parameters (on and below the diagonal; dC is 0 above it)."""
 
     def test():
-        rng = np.random.default_rng(14)
+        rng = seeded(14)
         n, K = 3, 5
         mu = rng.standard_normal(n)
         factor = np.tril(rng.standard_normal((n, n)))
@@ -143,16 +144,13 @@ def check_score_function_grad(fn, strict=False):
             ),  # E[sin z] = sin(mu) e^(-s^2/2)
         ]
         for f, mu, sigma, want in cases:
-            got = float(
-                expect_array(
-                    fn(f, mu, sigma, 400_000, np.random.default_rng(0)), (), "the estimate"
-                )
-            )
+            got = float(expect_array(fn(f, mu, sigma, 400_000, seeded(0)), (), "the estimate"))
             if abs(got - want) > 0.05:
                 raise Wrong(
                     f"for mu={mu}, sigma={sigma} your estimate is further from the exact "
-                    "gradient than 400,000 samples allow. Average f(z) (z - mu) / sigma^2 over "
-                    "z ~ N(mu, sigma^2)."
+                    "gradient than 400,000 samples allow. The estimator averages f(z) times the "
+                    "score, d/dmu log N(z; mu, sigma^2), over z ~ N(mu, sigma^2): check that "
+                    "derivative, and that z is drawn with this mu and sigma."
                 )
 
     run_check("score_function_grad", test, strict)

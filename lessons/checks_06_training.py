@@ -18,6 +18,7 @@ from lesson_utils import (
     expect_tuple,
     known_mistakes,
     run_check,
+    seeded,
 )
 
 import tinyvae
@@ -39,7 +40,7 @@ def check_adam_step(fn, strict=False):
     """``fn(theta, g, m, v, t, lr, beta1, beta2, eps) -> (theta, m, v)``: one Adam step."""
 
     def test():
-        rng = np.random.default_rng(21)
+        rng = seeded(21)
         lr, beta1, beta2, eps = 1e-2, 0.9, 0.999, 1e-8
         scales = np.array([1e-3, 1.0, 100.0, 1.0, 5.0, 0.1])  # very different sizes
         theta0 = rng.standard_normal(6)
@@ -101,8 +102,8 @@ def check_loss_parts(fn, strict=False):
 
     def test():
         model = tinyvae.VAE(12, hidden=(6,), latent_dim=3, dtype="float64", seed=4)
-        x = (np.random.default_rng(22).random((5, 12)) < 0.5).astype(np.float64)
-        eps = np.random.default_rng(23).standard_normal((5, 3))
+        x = (seeded(22).random((5, 12)) < 0.5).astype(np.float64)
+        eps = seeded(23).standard_normal((5, 3))
         recon, kl = expect_tuple(fn(model, x.copy(), eps.copy()), ("recon", "kl"))
         _, parts, _ = model.loss_and_grads(x, eps=eps)
         mu, logvar = model.encode(x)
@@ -163,7 +164,7 @@ def check_debiased_ema(fn, strict=False):
             ],
         )
         expect_close(got, constant, "the average of a constant 5", hint="It must be 5 throughout.")
-        values = np.random.default_rng(24).standard_normal(40).cumsum() + 100
+        values = seeded(24).standard_normal(40).cumsum() + 100
         got = expect_array(fn(values.copy(), 0.95), (40,), "the average")
         started = [values[0]]
         for value in values[1:]:

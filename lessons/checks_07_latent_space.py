@@ -20,6 +20,7 @@ from lesson_utils import (
     expect_tuple,
     known_mistakes,
     run_check,
+    seeded,
 )
 
 from tinyvae.core import distributions as dist
@@ -30,7 +31,7 @@ def check_aggregate_moments(fn, strict=False):
     """``fn(mu (n, L), logvar (n, L)) -> (mean (L,), cov (L, L))`` of the aggregate posterior."""
 
     def test():
-        rng = np.random.default_rng(30)
+        rng = seeded(30)
         mu = rng.standard_normal((200, 3)) @ np.array([[1.0, 0.5, 0], [0, 1.0, 0], [0, 0, 0.3]])
         logvar = rng.uniform(-3, 0, (200, 3))
         mean, cov = expect_tuple(fn(mu.copy(), logvar.copy()), ("mean", "cov"))
@@ -74,7 +75,7 @@ def check_slerp(fn, strict=False):
     """``fn(a (L,), b (L,), t (T,)) -> (T, L)``: spherical interpolation."""
 
     def test():
-        rng = np.random.default_rng(31)
+        rng = seeded(31)
         a, b = rng.standard_normal(16), rng.standard_normal(16) * 1.5
         t = np.linspace(0, 1, 7)
         got = expect_array(fn(a.copy(), b.copy(), t.copy()), (7, 16), "the path")
@@ -113,7 +114,7 @@ def check_mutual_information(fn, strict=False):
     sample z_i of each posterior N(mu_i, e^logvar_i)."""
 
     def test():
-        rng = np.random.default_rng(32)
+        rng = seeded(32)
         n, L = 40, 3
         mu, logvar = rng.standard_normal((n, L)), rng.uniform(-2, 0, (n, L))
         z = mu + np.exp(0.5 * logvar) * rng.standard_normal((n, L))

@@ -22,6 +22,7 @@ from lesson_utils import (
     expect_tuple,
     known_mistakes,
     run_check,
+    seeded,
 )
 
 
@@ -104,7 +105,7 @@ def check_momentum_step_inplace(fn, strict=False):
     both in place, allocating nothing."""
 
     def test():
-        rng = np.random.default_rng(40)
+        rng = seeded(40)
         n = 200_000
         theta, m, g = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
         scratch = np.empty_like(theta)

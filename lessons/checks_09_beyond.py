@@ -19,6 +19,7 @@ from lesson_utils import (
     expect_tuple,
     known_mistakes,
     run_check,
+    seeded,
 )
 
 import tinyvae
@@ -29,7 +30,7 @@ def check_one_hot_inputs(fn, strict=False):
     """``fn(x (B, n), labels (B,), num_classes) -> (B, n + num_classes)``: x, then one-hot labels."""
 
     def test():
-        rng = np.random.default_rng(52)
+        rng = seeded(52)
         x, labels = rng.random((6, 5)), np.array([3, 0, 9, 3, 1, 7])
         got = fn(x.copy(), labels.copy(), 10)
         one_hot = np.eye(10)[labels]  # (B, C): row b is 1 in column labels[b]
@@ -68,7 +69,7 @@ FREE_BITS_FLOOR = 0.25
 def free_bits_inputs():
     """(mu, logvar), (6, 5) each: units 0-1 under the floor, units 2-4 above it, all by a
     margin wide enough that no finite difference crosses the kink of max (tested)."""
-    rng = np.random.default_rng(50)
+    rng = seeded(50)
     mu = rng.standard_normal((6, 5)) * np.array([0.1, 0.2, 1.0, 1.5, 2.0])
     logvar = rng.uniform(-0.2, 0.2, (6, 5)) * np.array([0.5, 0.5, 1, 4, 8])
     return mu, logvar
@@ -143,7 +144,7 @@ def check_importance_weights(fn, strict=False):
     column summing to 1, and the effective sample size 1 / sum_k w_k^2 of each column."""
 
     def test():
-        rng = np.random.default_rng(51)
+        rng = seeded(51)
         log_w = rng.standard_normal((6, 4)) * 2 + np.array([0.0, -1000.0, 1000.0, -5.0])
         with np.errstate(all="ignore"):
             weights, ess = expect_tuple(fn(log_w.copy()), ("weights", "ess"))

@@ -6,7 +6,9 @@ that gives is compared with your gradient. Nothing is compared with stored answe
 piece is wrong, the check says which array is wrong and, when the difference has the shape
 of a typical mistake (a flipped sign, a missing 1/2, a mean where the loss sums, a missing
 1/B, samples not averaged, the wrong sigma), names that mistake. It never prints the right
-numbers.
+numbers. Your functions get the check's arrays themselves, so a function that overwrites one
+of its inputs (``Y *= ...``) is told so; and an answer that calls tinyvae's own function for
+the exercise is named as such (it is the answer, not a way to it).
 
 The whole model's forward pass is tinyvae's own, ``VAE.loss``, on a small float64 model with
 tanh units (smooth, so no finite difference straddles a kink).
@@ -14,21 +16,32 @@ tanh units (smooth, so no finite difference straddles a kink).
 
 from __future__ import annotations
 
+import grading
 import numpy as np
-from lesson_utils import Wrong, exercise, expect_array, expect_tuple, run_check
+from lesson_utils import (
+    Wrong,
+    call_watched,
+    calls_the_answer,
+    exercise,
+    expect_array,
+    expect_tuple,
+    run_check,
+    seeded,
+)
 
 import tinyvae
 from tinyvae.core import distributions as dist
 from tinyvae.core.gradcheck import numerical_gradient, relative_error
 
-B, K, D, H, L = 4, 3, 6, 5, 2  # batch, samples, pixels, hidden units, latent: all different
+B, K, D, H, L = 5, 3, 7, 6, 2  # batch, samples, pixels, hidden, latent; 2L = 4: all different
 TOLERANCE = 1e-6  # a right gradient's relative error stays far below it in float64
 
 
 def small_model(seed=0):
     """The model every check uses, float64 and tanh, and its data: (model, x, eps)."""
+    seed += 1000 * grading.VARIANT  # another model for a course's hidden checks
     model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, activation="tanh", dtype="float64", seed=seed)
-    rng = np.random.default_rng(seed + 100)
+    rng = seeded(seed + 100)
     return model, rng.random((B, D)), rng.standard_normal((K, B, L))
 
 
@@ -77,6 +90,8 @@ RATIOS = {  # a gradient that is a constant multiple of the right one: what that
     float(K): f"K = {K} times too large: the K samples are not averaged (a missing 1/K).",
     1 / K: f"K = {K} times too small: the K samples' contributions add up; sum them.",
     float(K * B): "K B times too large: neither the K samples nor the B images are averaged.",
+    1 / (K * B): f"K B = {K * B} times too small: the mean's 1/(K B) is applied twice (the "
+    "likelihood's gradient already has it).",
     1 / D: f"D = {D} times too small: the loss sums over the pixels, it does not average them.",
 }
 
@@ -102,15 +117,22 @@ def shape_of_error(got, numeric):
 
 # --- the pieces, in the order of the lesson --------------------------------------------------
 
+LIBRARY = (
+    "your answer calls tinyvae's own dist.{}, which is this exercise's answer, not a way to "
+    "it: write it from the formula."
+)
 
-@exercise(11, "sigmoid_logit_grad")
+
+@exercise(11, "sigmoid_logit_grad", points=1)
 def check_sigmoid_logit_grad(fn, strict=False):
     """``fn(x, logits) -> d/dlogits [x a - softplus(a)]``, one number per pixel."""
 
     def test():
-        rng = np.random.default_rng(1)
+        rng = seeded(1)
         x, a = rng.random((B, D)), rng.standard_normal((B, D)) * 3
-        got = fn(x.copy(), a.copy())
+        if calls_the_answer(fn, dist.bernoulli_log_likelihood_grad):
+            raise Wrong(LIBRARY.format("bernoulli_log_likelihood_grad"))
+        got = call_watched(fn, ("x", "logits"), x, a)
 
         def sigma(g):  # sigma(a) recovered from the finite-difference gradient x - sigma(a)
             return x - g
@@ -142,16 +164,16 @@ def check_sigmoid_logit_grad(fn, strict=False):
     run_check("sigmoid_logit_grad", test, strict)
 
 
-@exercise(11, "linear_backward")
+@exercise(11, "linear_backward", points=2)
 def check_linear_backward(fn, strict=False):
     """``fn(X, W, dY) -> (dX, dW, db)`` for Y = X W + b, X with any leading axes."""
 
     def test():
-        rng = np.random.default_rng(2)
+        rng = seeded(2)
         for lead in ((B,), (K, B)):  # a batch, then K samples of a batch, as the decoder gets
             X, W, b = rng.standard_normal((*lead, 3)), rng.standard_normal((3, 2)), rng.random(2)
             G = rng.standard_normal((*lead, 2))  # dY of the loss sum(Y * G)
-            out = expect_tuple(fn(X.copy(), W.copy(), G.copy()), ("dX", "dW", "db"))
+            out = expect_tuple(call_watched(fn, ("X", "W", "dY"), X, W, G), ("dX", "dW", "db"))
             loss = lambda X=X, W=W, b=b, G=G: ((X @ W + b) * G).sum()  # perturbed in place
             rows = int(np.prod(lead))
             where = f"with X of shape {X.shape}"
@@ -168,15 +190,15 @@ def check_linear_backward(fn, strict=False):
     run_check("linear_backward", test, strict)
 
 
-@exercise(11, "tanh_backward")
+@exercise(11, "tanh_backward", points=1)
 def check_tanh_backward(fn, strict=False):
     """``fn(Y, dY) -> dX`` for Y = tanh(X), written with the output Y."""
 
     def test():
-        rng = np.random.default_rng(3)
+        rng = seeded(3)
         X, G = rng.standard_normal((B, H)), rng.standard_normal((B, H))
         Y = np.tanh(X)
-        got = fn(Y.copy(), G.copy())
+        got = call_watched(fn, ("Y", "dY"), Y, G)
         judge(
             got,
             lambda: (np.tanh(X) * G).sum(),
@@ -195,14 +217,14 @@ def check_tanh_backward(fn, strict=False):
     run_check("tanh_backward", test, strict)
 
 
-@exercise(11, "recon_backward")
+@exercise(11, "recon_backward", points=1)
 def check_recon_backward(fn, strict=False):
     """``fn(x, logits) -> d recon / d logits``, (K, B, D), recon = -mean over K, B of log p."""
 
     def test():
-        rng = np.random.default_rng(4)
+        rng = seeded(4)
         x, a = rng.random((B, D)), rng.standard_normal((K, B, D)) * 2
-        got = fn(x.copy(), a.copy())
+        got = call_watched(fn, ("x", "logits"), x, a)
         judge(got, lambda: -dist.bernoulli_log_likelihood(x, a).mean(), a, "d recon / d logits")
 
     run_check("recon_backward", test, strict)
@@ -230,10 +252,13 @@ def _backprop_report(outs, judges, order):
     if wrong:
         right = [name for name in order if not verdicts[name]]
         told = f" ({', '.join(right)} right)" if right else ""
-        raise Wrong(f"{verdicts[wrong[0]]} Going backward, {wrong[0]} is the first wrong{told}.")
+        raise Wrong(
+            f"{verdicts[wrong[0]]} Going backward, {wrong[0]} is the first wrong{told}.",
+            credit=len(right) / len(order),
+        )
 
 
-@exercise(11, "decoder_backward")
+@exercise(11, "decoder_backward", points=2)
 def check_decoder_backward(fn, strict=False):
     """``fn(d_logits, cache, params) -> (dz, grads)``: grads has the four decoder.* arrays."""
 
@@ -241,42 +266,38 @@ def check_decoder_backward(fn, strict=False):
         model, x, eps = small_model(5)
         params = model.parameters()
         _, cache = forward(params, x, eps)
-        d_logits = (_sig(cache["logits"]) - x) / (K * B)  # d recon / d logits (K, B, D)
-        snapshot = {k: v.copy() for k, v in cache.items()}
-        dz, grads = expect_tuple(fn(d_logits.copy(), snapshot, params), ("dz", "grads"))
+        G = seeded(11).standard_normal((K, B, D))  # d_logits of the loss sum(logits * G)
+        out = call_watched(fn, ("d_logits", "cache", "params"), G, cache, params)
+        dz, grads = expect_tuple(out, ("dz", "grads"))
         if not isinstance(grads, dict):
             raise Wrong(f"grads should be a dict name -> array; got {type(grads).__name__}.")
-        z = cache["z"]
+        z = cache["z"].copy()
 
-        def recon():
+        def decoded():  # the loss sum(logits * G), as a function of z and the decoder
             h = np.tanh(z @ params["decoder.0.W"] + params["decoder.0.b"])
-            logits = h @ params["decoder.1.W"] + params["decoder.1.b"]
-            return -dist.bernoulli_log_likelihood(x, logits).mean()
+            return ((h @ params["decoder.1.W"] + params["decoder.1.b"]) * G).sum()
 
         names = ["decoder.1.W", "decoder.1.b", "decoder.0.W", "decoder.0.b"]
-        judges = _parameter_judges(grads, names, recon, params, "decoder")
+        judges = _parameter_judges(grads, names, decoded, params, "decoder")
         outs = {**{n: grads[n] for n in names}, "dz": dz}
-        judges["dz"] = lambda g: judge(g, recon, z, "dz")
+        judges["dz"] = lambda g: judge(g, decoded, z, "dz")
         _backprop_report(outs, judges, names + ["dz"])
 
     run_check("decoder_backward", test, strict)
 
 
-def _sig(a):
-    return 0.5 * (1 + np.tanh(0.5 * a))
-
-
-@exercise(11, "reparameterize_backward")
+@exercise(11, "reparameterize_backward", points=2)
 def check_reparameterize_backward(fn, strict=False):
     """``fn(dz, mu, logvar, eps) -> (dmu, dlogvar)``, each (B, L), for z = mu + e^(l/2) eps."""
 
     def test():
-        rng = np.random.default_rng(6)
+        rng = seeded(6)
         mu, logvar = rng.standard_normal((B, L)), rng.standard_normal((B, L))
         eps, G = rng.standard_normal((K, B, L)), rng.standard_normal((K, B, L))
-        dmu, dlogvar = expect_tuple(
-            fn(G.copy(), mu.copy(), logvar.copy(), eps.copy()), ("dmu", "dlogvar")
-        )
+        if calls_the_answer(fn, dist.reparameterize_backward):
+            raise Wrong(LIBRARY.format("reparameterize_backward"))
+        out = call_watched(fn, ("dz", "mu", "logvar", "eps"), G, mu, logvar, eps)
+        dmu, dlogvar = expect_tuple(out, ("dmu", "dlogvar"))
         loss = lambda: ((mu + np.exp(0.5 * logvar) * eps) * G).sum()
         for got, name in ((dmu, "dmu"), (dlogvar, "dlogvar")):
             if np.shape(got) in ((K, B, L), (K * B, L)):
@@ -306,14 +327,17 @@ def check_reparameterize_backward(fn, strict=False):
     run_check("reparameterize_backward", test, strict)
 
 
-@exercise(11, "kl_backward")
+@exercise(11, "kl_backward", points=2)
 def check_kl_backward(fn, strict=False):
     """``fn(mu, logvar, beta) -> (dmu, dlogvar)`` of beta times the batch mean of the KL."""
 
     def test():
-        rng = np.random.default_rng(7)
+        rng = seeded(7)
         mu, logvar, beta = rng.standard_normal((B, L)), rng.standard_normal((B, L)), 2.5
-        dmu, dlogvar = expect_tuple(fn(mu.copy(), logvar.copy(), beta), ("dmu", "dlogvar"))
+        if calls_the_answer(fn, dist.kl_standard_normal_grad):
+            raise Wrong(LIBRARY.format("kl_standard_normal_grad"))
+        out = call_watched(fn, ("mu", "logvar"), mu, logvar, beta)
+        dmu, dlogvar = expect_tuple(out, ("dmu", "dlogvar"))
         loss = lambda: beta * dist.kl_standard_normal(mu, logvar).mean()
         no_beta = ("beta is missing: the KL term is weighted by beta.", lambda g: g / beta)
         no_mean = (f"the KL term is averaged over the batch: a missing 1/B (B = {B}).",
@@ -338,7 +362,7 @@ def check_kl_backward(fn, strict=False):
     run_check("kl_backward", test, strict)
 
 
-@exercise(11, "encoder_backward")
+@exercise(11, "encoder_backward", points=2)
 def check_encoder_backward(fn, strict=False):
     """``fn(d_stats, cache, params) -> grads``: the four encoder.* arrays, from d[mu | logvar]."""
 
@@ -346,8 +370,8 @@ def check_encoder_backward(fn, strict=False):
         model, x, eps = small_model(8)
         params = model.parameters()
         _, cache = forward(params, x, eps)
-        G = np.random.default_rng(9).standard_normal((B, 2 * L))  # d_stats of sum(stats * G)
-        grads = fn(G.copy(), {k: v.copy() for k, v in cache.items()}, params)
+        G = seeded(9).standard_normal((B, 2 * L))  # d_stats of sum(stats * G)
+        grads = call_watched(fn, ("d_stats", "cache", "params"), G, cache, params)
         if not isinstance(grads, dict):
             raise Wrong(f"return a dict name -> array; got {type(grads).__name__}.")
 
@@ -362,27 +386,39 @@ def check_encoder_backward(fn, strict=False):
     run_check("encoder_backward", test, strict)
 
 
-@exercise(11, "loss_and_grads")
+BACKWARD = [  # the parameters in the order backpropagation reaches them from the loss
+    "decoder.1.W", "decoder.1.b", "decoder.0.W", "decoder.0.b",
+    "encoder.1.W", "encoder.1.b", "encoder.0.W", "encoder.0.b",
+]  # fmt: skip
+
+
+@exercise(11, "loss_and_grads", points=3)
 def check_loss_and_grads(fn, strict=False):
     """``fn(params, x, eps, beta) -> (loss, grads)``: the whole model, against ``VAE.loss``."""
 
     def test():
         model, x, eps = small_model(10)
         params = model.parameters()
-        names = list(params)
-        results = {}
-        for beta in (1.0, 0.0):
-            loss, grads = expect_tuple(fn(params, x.copy(), eps.copy(), beta), ("loss", "grads"))
-            real = float(model.loss(x, eps=eps, beta=beta, samples=K)[0])
-            if abs(float(expect_array(loss, (), "loss")) - real) > 1e-9 * max(1, abs(real)):
-                raise Wrong(f"your loss (beta = {beta:g}) is not tinyvae's VAE.loss: check the forward pass.")  # fmt: skip
-            if not isinstance(grads, dict) or sorted(grads) != sorted(names):
-                raise Wrong(f"grads should be a dict with the keys {names}.")
-            results[beta] = {n: expect_array(grads[n], params[n].shape, n) for n in names}
-        f = {b: (lambda b=b: float(model.loss(x, eps=eps, beta=b, samples=K)[0])) for b in results}
-        numeric = {b: {n: numerical_gradient(f[b], params[n], h=1e-6) for n in names} for b in f}
-        bad = {b: [n for n in names if relative_error(results[b][n], numeric[b][n]) > TOLERANCE]
-               for b in f}  # fmt: skip
+
+        def real(beta, e=eps):
+            return float(model.loss(x, eps=e, beta=beta, samples=K)[0])
+
+        def yours(beta, e=eps):
+            out = call_watched(fn, ("params", "x", "eps"), params, x, e, beta)
+            loss, grads = expect_tuple(out, ("loss", "grads"))
+            if not isinstance(grads, dict) or sorted(grads) != sorted(BACKWARD):
+                raise Wrong(f"grads should be a dict with the keys {sorted(BACKWARD)}.")
+            return float(expect_array(loss, (), "loss")), grads
+
+        runs = {beta: yours(beta) for beta in (1.0, 0.0)}
+        _judge_forward(runs, real, yours)
+        results = {b: {n: expect_array(g[n], params[n].shape, n) for n in BACKWARD}
+                   for b, (_, g) in runs.items()}  # fmt: skip
+        numeric = {b: {n: numerical_gradient(lambda b=b: real(b), params[n], h=1e-6)
+                       for n in BACKWARD} for b in runs}  # fmt: skip
+        bad = {b: [n for n in BACKWARD if relative_error(results[b][n], numeric[b][n]) > TOLERANCE]
+               for b in runs}  # fmt: skip
+        credit = 1 - len(bad[1.0]) / len(BACKWARD)
         if not bad[1.0]:
             return
         if not bad[0.0]:  # the reconstruction path is right: the KL term's gradient is not
@@ -390,18 +426,50 @@ def check_loss_and_grads(fn, strict=False):
             kl_got, kl_num = results[1.0][n] - results[0.0][n], numeric[1.0][n] - numeric[0.0][n]
             raise Wrong(
                 f"with beta = 0 every gradient is right, so the KL term's part is wrong "
-                f"(in {', '.join(bad[1.0])}). Its part of {n}: {shape_of_error(kl_got, kl_num)}"
+                f"(in {', '.join(bad[1.0])}). Its part of {n}: {shape_of_error(kl_got, kl_num)}",
+                credit,
             )
-        n = bad[0.0][0]
+        n, after = bad[0.0][0], bad[0.0][1:]
         where = (
-            "the likelihood or the decoder"
+            "Look at the likelihood's gradient (exercise 4) and the decoder's backward pass."
             if n.startswith("decoder")
-            else "what lies between z and the encoder (the reparameterization, or how "
-            "d[mu | logvar] is put together): the decoder's gradients are right"
+            else "Every decoder gradient is right, so look between z and the encoder: the "
+            "reparameterization's backward pass, or how d[mu | logvar] is put together."
         )
+        also = f" After it, {', '.join(after)} fail too." if after else ""
         raise Wrong(
-            f"even with beta = 0 (no KL), {', '.join(bad[0.0])} fail the gradient check; "
-            f"{n}: {shape_of_error(results[0.0][n], numeric[0.0][n])} Look at {where}."
+            f"even with beta = 0 (no KL), the gradient check fails. Going backward from the "
+            f"loss, {n} is the first wrong array: {shape_of_error(results[0.0][n], numeric[0.0][n])}"
+            f"{also} {where}",
+            credit,
         )
 
     run_check("loss_and_grads", test, strict)
+
+
+def _judge_forward(runs, real, yours):
+    """Raise :class:`Wrong` naming the quantity where the student's loss leaves ``VAE.loss``:
+    the reconstruction term (the loss at beta = 0), z (the same term with eps = 0, where
+    z = mu, is right), or the KL term (the change from beta = 0 to beta = 1)."""
+
+    def close(a, b):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+    if not close(runs[0.0][0], real(0.0)):
+        zero = np.zeros((K, B, L))
+        if close(yours(0.0, zero)[0], real(0.0, zero)):
+            raise Wrong(
+                "your loss is not VAE.loss, and z is where it differs: with eps = 0, where "
+                "z = mu, your reconstruction term is right; with other eps it is not. Check "
+                "how z is made from mu, logvar and eps."
+            )
+        raise Wrong(
+            "your loss is not VAE.loss: its reconstruction term (the loss at beta = 0) "
+            "differs, even with eps = 0, where z = mu. Check the decoder's forward pass and "
+            "the likelihood's mean over the K samples and B images."
+        )
+    if not close(runs[1.0][0] - runs[0.0][0], real(1.0) - real(0.0)):
+        raise Wrong(
+            "your loss is not VAE.loss: its KL term (what beta = 1 adds to the loss at "
+            "beta = 0) differs; the reconstruction term is right."
+        )

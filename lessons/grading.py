@@ -9,13 +9,19 @@ A checker (``checks_NN_name.py``, one module per lesson) calls the student's fun
   student's code crashed, and the line that crashed is shown;
 * ``[ok] name: correct.``
 
-:func:`summary` prints the score of a lesson. :func:`require_passed` is what a course's
-autograder runs after each check (see docs/teaching.md): it raises unless the checks just run
-passed. Nothing here needs a course tool: a learner working alone sees the same verdicts.
+:func:`summary` prints the score of a lesson. :func:`points` is what a course's autograder
+runs after each cell of checks (see docs/teaching.md): it returns the points earned. Each
+exercise is worth its ``points`` (weighted by the work), half for the check the student saw
+(a share of it where a check gives partial credit) and half for the same check run again on
+other inputs (``seeded`` draws them when ``VARIANT`` is not 0). :func:`require_passed`
+raises unless the checks just run passed. Nothing here needs a course tool: a learner
+working alone sees the same verdicts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import linecache
 import sys
 import traceback
@@ -25,22 +31,34 @@ import numpy as np
 
 
 class Wrong(Exception):
-    """Raised inside a check when the student's answer is wrong; the message says how."""
+    """Raised inside a check when the student's answer is wrong; the message says how.
+    ``credit``: the share of the exercise that is right all the same (0 to 1)."""
+
+    def __init__(self, message, credit=0.0):
+        super().__init__(message)
+        self.credit = float(credit)
 
 
 RESULTS: dict = {}  # exercise name -> True (right), False (wrong) or None (not attempted)
 EXERCISES: dict = {}  # lesson number -> names of its exercises, in order (see ``exercise``)
+POINTS: dict = {}  # exercise name -> its points in a course, weighted by the work it asks
+CREDIT: dict = {}  # exercise name -> the share of it that its last check found right
+TESTS: dict = {}  # exercise name -> its last test, to run again on other inputs
+VARIANT = 0  # 0: the inputs the student's checks use; 1: the instructor's hidden checks
 _PENDING: list = []  # names checked since the last require_passed()
 _OURS = {"grading.py", "lesson_utils.py"}  # files whose frames are never the student's
 
 
-def exercise(lesson, name):
-    """Decorator for a checker: registers ``name`` as an exercise of ``lesson`` for the score."""
+def exercise(lesson, name, points=1):
+    """Decorator for a checker: registers ``name`` as an exercise of ``lesson`` for the score,
+    worth ``points`` in a course."""
 
     def register(checker):
         names = EXERCISES.setdefault(int(lesson), [])
         if name not in names:
             names.append(name)
+        POINTS[name] = points
+        checker.points = points  # what course/build.py gives its checker cell
         _OURS.add(Path(checker.__code__.co_filename).name)  # a checker module's frames
         return checker
 
@@ -53,6 +71,7 @@ def run_check(name, test, strict=False):
     ``test`` calls the student's function and raises :class:`Wrong` with an explanation
     when an answer is off. A ``NotImplementedError`` (the placeholder) means "not yet".
     """
+    TESTS[name], CREDIT[name] = test, 0.0
     try:
         with np.errstate(all="ignore"):  # overflow in a student's exp(800) is theirs to see
             test()
@@ -63,13 +82,13 @@ def run_check(name, test, strict=False):
             "with your code and run this cell again."
         )
     except Wrong as error:
-        RESULTS[name] = False
+        RESULTS[name], CREDIT[name] = False, error.credit
         print(f"[x] {name}: not right yet. {error}")
     except Exception as error:  # the student's code crashed: show where, not a traceback
         RESULTS[name] = False
         print(f"[x] {name}: your code raised {type(error).__name__}: {error}{_where(error)}")
     else:
-        RESULTS[name] = True
+        RESULTS[name], CREDIT[name] = True, 1.0
         print(f"[ok] {name}: correct.")
     _PENDING.append(name)
     if strict and RESULTS[name] is not True:
@@ -110,6 +129,48 @@ def require_passed(count=None):
     failed = [name for name in names if RESULTS.get(name) is not True]
     assert names, "no exercise was checked in this cell"
     assert not failed, f"not passed yet: {', '.join(failed)}"
+
+
+def seeded(seed):
+    """``np.random.default_rng(seed)``: the inputs of a check. The hidden checks of a course
+    (``VARIANT`` 1) draw other inputs from the same seeds."""
+    return np.random.default_rng(seed if VARIANT == 0 else (seed, VARIANT))
+
+
+def points(count):
+    """The points earned by the last ``count`` checks run: what a course's hidden test cell
+    returns (nbgrader takes a number as the cell's partial credit). Each exercise gives half
+    its points for the check the student saw and half for the same check on other inputs,
+    run here; one line says how that second run went."""
+    names = _PENDING[-count:] if count else []
+    _PENDING.clear()
+    total = 0.0
+    for name in names:
+        seen, again = CREDIT.get(name, 0.0), _run_on_other_inputs(name)
+        total += POINTS.get(name, 1) * (seen + again) / 2
+    return round(total, 6)
+
+
+def _run_on_other_inputs(name):
+    """Run exercise ``name``'s last test with ``VARIANT`` 1; its share right (0 to 1)."""
+    global VARIANT
+    test = TESTS.get(name)
+    if test is None or RESULTS.get(name) is None:
+        return 0.0
+    VARIANT, share, why = 1, 0.0, ""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+            test()
+        share = 1.0
+    except Wrong as error:
+        share, why = error.credit, f" {error}"
+    except Exception as error:
+        why = f" your code raised {type(error).__name__}: {error}"
+    finally:
+        VARIANT = 0
+    mark = "[ok]" if share == 1 else "[x]"
+    print(f"{mark} {name}, checked again on other inputs:{why or ' correct.'}")
+    return share
 
 
 def summary(lesson):
@@ -181,6 +242,46 @@ def describe_difference(got, want, what, tol=1e-6):
     where = f"at index {tuple(int(i) for i in first)}"
     share = f"{wrong.mean():.0%} of its elements" if wrong.mean() < 1 else "every element"
     return f"{what} is not right yet: {share} differ, the first {where}."
+
+
+def call_watched(fn, names, *args):
+    """``fn(*args)``, then :class:`Wrong` if ``fn`` changed one of its arrays in place.
+
+    names : the name of each argument, for the message. An argument that is a dict is watched
+    array by array. The student's function gets the arrays themselves, not copies, because
+    overwriting an input (``Y *= ...``, ``dY[...] = ...``) is a real bug: the caller still
+    needs that array. ``fn``'s result is returned unchanged."""
+    saved = []
+    for name, arg in zip(names, args):
+        items = arg.items() if isinstance(arg, dict) else [(None, arg)]
+        for key, value in items:
+            if isinstance(value, np.ndarray):
+                label = name if key is None else f"{name}[{key!r}]"
+                saved.append((label, value, value.copy()))
+    out = fn(*args)
+    for label, value, copy in saved:
+        if not np.array_equal(value, copy, equal_nan=True):
+            raise Wrong(
+                f"your function changed {label} in place: the code that calls it still needs "
+                f"{label} as it was, so compute into a new array instead of assigning into it "
+                "(=, +=, *= on it or on a slice of it)."
+            )
+    return out
+
+
+def calls_the_answer(fn, function):
+    """True when ``fn``'s code uses tinyvae's ``function``, the exercise's answer itself, by
+    name or as a module's attribute (``dist.kl_standard_normal_grad``)."""
+    code_objects, names = [fn.__code__], set()
+    while code_objects:
+        code = code_objects.pop()
+        names.update(code.co_names)
+        code_objects += [c for c in code.co_consts if hasattr(c, "co_names")]
+    found = fn.__globals__
+    return any(found.get(n) is function for n in names) or (
+        function.__name__ in names
+        and any(getattr(found.get(n), function.__name__, None) is function for n in names)
+    )
 
 
 def expect_tuple(out, names):

@@ -182,6 +182,8 @@ def minibatches(batches, steps):
 from grading import (  # noqa: E402, F401
     RESULTS,
     Wrong,
+    call_watched,
+    calls_the_answer,
     exercise,
     expect_array,
     expect_close,
@@ -190,5 +192,6 @@ from grading import (  # noqa: E402, F401
     known_mistakes,
     require_passed,
     run_check,
+    seeded,
     summary,
 )

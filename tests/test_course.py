@@ -6,7 +6,9 @@ submissions whose cells were deleted or duplicated once course/repair.py has run
 The nbgrader tests need the ``[course]`` extra and skip without it (CI installs it)."""
 
 import copy
+import csv
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from tinyvae.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "course"))
+sys.path.insert(0, str(ROOT / "lessons"))
 import build  # noqa: E402
 import repair  # noqa: E402
 
@@ -32,15 +35,24 @@ def test_every_lesson_has_its_solutions_and_an_instructor_notebook(tmp_path):
     for path in written:
         nb = nbformat.read(path, as_version=4)
         cells = [c for c in nb.cells if "nbgrader" in c.metadata]
-        answers = [c for c in cells if c.metadata.nbgrader["solution"]]
-        checks = [c for c in cells if c.metadata.nbgrader["grade"]]
+        answers = [c for c in cells if c.metadata.nbgrader["solution"] and c.cell_type == "code"]
+        checks = [c for c in cells if c.metadata.nbgrader["grade"] and c.cell_type == "code"]
+        written = [c for c in cells if c.cell_type == "markdown"]  # graded by hand
+        assert all(
+            c.metadata.nbgrader["solution"] and c.metadata.nbgrader["grade"] for c in written
+        )
+        assert len(written) == (2 if path.stem == "10_convolution" else len(written))
         assert answers and checks, path.name
         assert all("### BEGIN SOLUTION" in c.source and build.STUB not in c.source for c in answers)
-        assert all("grading.require_passed(" in c.source for c in checks)
+        assert all("grading.points(" in c.source for c in checks)
         points = sum(c.metadata.nbgrader["points"] for c in checks)
-        lesson = nbformat.read(ROOT / "lessons" / path.name, as_version=4)
-        source = "\n".join(c.source for c in lesson.cells)
-        assert points == len(build.CHECK.findall(source)), path.name  # one point per check
+        checker = next(path.parent.glob("checks_*.py"))  # the lesson's own, and only it
+        assert [p.name for p in path.parent.glob("checks_*.py")] == [f"checks_{path.stem}.py"]
+        module = runpy.run_path(str(checker))
+        weights = {
+            n: getattr(f, "points", None) for n, f in module.items() if n.startswith("check_")
+        }
+        assert None not in weights.values() and points == sum(weights.values()), path.name
         assert (path.parent / "lesson_utils.py").is_file() and (
             path.parent / "grading.py"
         ).is_file()
@@ -120,7 +132,7 @@ def json_escaped(line):
 
 def autograde(course, assignment, submissions, monkeypatch):
     """Put each {student: notebook} in submitted/, repair and autograde it in quick mode:
-    ({student: score}, the maximum score)."""
+    ({student: score}, the maximum score, {student: nbgrader's log})."""
     from nbgrader.api import Gradebook
 
     monkeypatch.setenv("TINYVAE_LESSON_MODE", "quick")
@@ -134,13 +146,15 @@ def autograde(course, assignment, submissions, monkeypatch):
         shutil.copytree(release, target, dirs_exist_ok=True)
         nbformat.write(nb, target / f"{assignment}.ipynb")
     repair.repair_course(folder, assignment)
+    logs = {}
     for student in submissions:
         result = api.autograde(assignment, student, force=True, create=True)
         assert result["success"], result["log"][-3000:]
+        logs[student] = result["log"]
     with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as gradebook:
         scores = {s: gradebook.find_submission(assignment, s).score for s in submissions}
         top = gradebook.find_assignment(assignment).max_score
-    return scores, top
+    return scores, top, logs
 
 
 def notebooks(course, assignment):
@@ -153,23 +167,73 @@ def notebooks(course, assignment):
     )
 
 
+def _with_answer(nb, name, body):
+    """``nb`` with the answer cell of exercise ``name`` replaced by ``body``."""
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == name)
+    cell.source = body
+    return nb
+
+
 @pytest.mark.slow
-def test_autograder_gives_the_capstone_solutions_full_marks_and_a_blank_one_none(
+def test_autograder_gives_partial_credit_and_feedback_without_the_graders_internals(
     course, monkeypatch
 ):
-    solved, blank = notebooks(course, AUTOGRADED)
-    scores, top = autograde(course, AUTOGRADED, {"solved": solved, "blank": blank}, monkeypatch)
-    assert top == 9 and scores == {"solved": 9, "blank": 0}, scores
+    """Four capstone submissions: the solutions, a blank one, one mistake (a tanh backward
+    that overwrites its input), the solutions with a checker cell deleted."""
+    import checks_11_capstone as C
 
-    graded = course[0] / "autograded"
+    solved, blank = notebooks(course, AUTOGRADED)
+    mistake = _with_answer(solved, "tanh_backward", (
+        "def tanh_backward(Y, dY):\n    Y *= Y  # overwrites the cache\n    return dY * (1 - Y)"
+    ))  # fmt: skip
+    deleted = copy.deepcopy(solved)
+    deleted.cells.remove(next(c for c in deleted.cells if "check_kl_backward" in c.source))
+    submissions = {"solved": solved, "blank": blank, "mistake": mistake, "deleted": deleted}
+    scores, top, logs = autograde(course, AUTOGRADED, submissions, monkeypatch)
+    weights = {name: C.grading.POINTS[name] for name in C.grading.EXERCISES[11]}
+    assert top == sum(weights.values()) and len(set(weights.values())) > 1, (top, weights)
+    assert scores["solved"] == top and scores["deleted"] == top and scores["blank"] == 0, scores
+    # tanh's gradient is right but it overwrites its input: tanh and the two backward passes
+    # that hand it the cache (exercises 5 and 8) score nothing; exercise 9's own cache is not
+    # used again after tanh's backward step, so its gradients are right and it scores.
+    lost = sum(weights[n] for n in ("tanh_backward", "decoder_backward", "encoder_backward"))
+    assert scores["mistake"] == top - lost, (scores, weights)
+    for student, log in logs.items():
+        assert "has changed" not in log, (student, log[-2000:])
+
+    folder, api = course
+    graded = folder / "autograded"
     name = f"{AUTOGRADED}.ipynb"
     text = {
         s: _outputs(nbformat.read(graded / s / AUTOGRADED / name, as_version=4)) for s in scores
     }
     assert "your gradients" in text["solved"] and "9 of 9 exercises correct" in text["solved"]
-    assert "only the library's run is shown" in text["blank"]  # the blank one fails cleanly:
-    errors = re.findall(r"ERROR (\w+)", text["blank"])  # only its checker cells raise
-    assert errors and set(errors) == {"AssertionError"}, errors
+    assert "only the library's run is shown" in text["blank"]
+    assert not re.findall(r"ERROR (\w+)", text["blank"] + text["mistake"])  # no traceback
+    assert "changed Y in place" in text["mistake"]
+    assert "checked again on other inputs: correct" in text["solved"]
+
+    for student in scores:
+        result = api.generate_feedback(AUTOGRADED, student, force=True)
+        assert result["success"], result["log"][-3000:]
+        html = next((folder / "feedback" / student / AUTOGRADED).glob("*.html")).read_text()
+        for internal in ("HIDDEN TESTS", "grading.points", "most recent call last", "Error:"):
+            assert internal not in html, (student, internal)
+    html = next((folder / "feedback" / "mistake" / AUTOGRADED).glob("*.html")).read_text()
+    assert "[ok]" in html and "[x]" in html and "changed Y in place" in html
+
+    done = subprocess.run(
+        ["nbgrader", "export"], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(folder / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["assignment"], r["student_id"]) for r in rows} >= {(AUTOGRADED, s) for s in scores}
+    assert all(r["assignment"] != "01_autoencoders" for r in rows)  # nobody handed it in
+    assert {r["student_id"]: float(r["score"]) for r in rows if r["assignment"] == AUTOGRADED} == {
+        s: float(v) for s, v in scores.items()
+    }
 
 
 @pytest.mark.slow
@@ -180,8 +244,8 @@ def test_autograder_grades_a_submission_with_deleted_and_copied_cells(course, mo
     moved.cells.remove(checkers[0])
     answer = next(c for c in moved.cells if c.metadata.get("nbgrader", {}).get("solution"))
     moved.cells.insert(moved.cells.index(answer), copy.deepcopy(answer))
-    scores, top = autograde(course, "02_backpropagation", {"moved": moved}, monkeypatch)
-    assert scores == {"moved": top} and top == len(checkers), (scores, top)
+    scores, top, _ = autograde(course, "02_backpropagation", {"moved": moved}, monkeypatch)
+    assert scores == {"moved": top} and top == sum(c.metadata.nbgrader.points for c in checkers)
 
 
 def _outputs(nb):

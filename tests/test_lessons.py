@@ -477,7 +477,7 @@ PLANTED = {  # checker -> [(the solution with one mistake planted, words the ver
                 X.reshape(-1, 3).T @ dY.reshape(-1, 2),
                 dY.reshape(-1, 2).mean(0),
             ),
-            "a mean over the 4 rows where the chain rule sums",
+            "a mean over the 5 rows where the chain rule sums",
         ),  # fmt: skip
         (lambda X, W, dY: (dY @ W.T, X.T @ dY, dY.sum(0)), "shape"),
     ],

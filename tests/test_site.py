@@ -485,3 +485,12 @@ def test_a_worked_exercise_cell_is_shown_as_the_student_has_it():
     turns = [c for c in page.cells if "tv-your-turn" in c.source]
     assert len(exercises) == len(turns) >= 1
     assert not any("BEGIN SOLUTION" in c.source for c in page.cells)
+
+
+def test_a_written_answer_is_left_to_the_reader_on_the_page():
+    web = _load("web_lessons")
+    lesson = ROOT / "lessons" / "10_convolution.ipynb"
+    page = web.for_the_page(web.worked(lesson), lesson)
+    text = "\n".join(c.source for c in page.cells)
+    stub = "**Your answer:** write it here, in a few sentences."
+    assert text.count(stub) == 2 and "No flip" not in text and "is a correlation of x" not in text

@@ -2,6 +2,16 @@
 
 import numpy as np
 
+WRITTEN = [  # model answers of the written questions, in the lesson's order (graded by hand)
+    "Each dW[u, v] sums x[s i + u, s j + v] dy[i, j] over the outputs (i, j): the window of x "
+    "is read at the same offset (u, v) as the kernel, without flipping, which is a correlation "
+    "of x with dy (with stride s). A convolution would read x at (s i - u, s j - v).",
+    "No flip: input pixel (i, j) of y adds y[i, j] w[u, v] to output pixel (s i + u, s j + v), "
+    "the same w[u, v] that read that pixel in the forward pass. The adjoint undoes the "
+    "indexing of the forward correlation, so the kernel keeps its orientation; a flipped "
+    "kernel appears only when the operation is written as a full convolution of y.",
+]
+
 
 def col2im_1ch(cols, shape, k, s):
     """cols (k*k, Ho*Wo) -> (H, W): every entry added back to the pixel im2col copied it from."""

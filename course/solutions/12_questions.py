@@ -27,7 +27,7 @@ def effective_beta(recon_reduce, kl_reduce, B, D, L):
 def continuous_bernoulli_log_norm(logits):
     """log C(a) = log(a / tanh(a / 2)), since the integral over [0, 1] of lambda^x (1 - lambda)^(1 - x)
     is (2 lambda - 1) / a with 2 lambda - 1 = tanh(a / 2); its derivative 1/a - 1/sinh(a).
-    Near 0 (0/0, and a cancellation): log 2 + a^2/12 - a^4/1440 and a/6 - a^3/360."""
+    Near 0 (0/0, and a cancellation): log 2 + a^2/12 - 7a^4/1440 and a/6 - 7a^3/360."""
     a = np.asarray(logits, dtype=np.float64)
     small = np.abs(a) < 1e-3
     safe = np.where(small, 1.0, np.abs(a))  # |a|: both functions are even / odd in a
@@ -35,8 +35,8 @@ def continuous_bernoulli_log_norm(logits):
     # 1/sinh(|a|) = 2 e^(-|a|) / (1 - e^(-2|a|)): no overflow for large |a|
     slope = np.sign(a) * (1 / safe - 2 * np.exp(-safe) / -np.expm1(-2 * safe))
     a2 = a * a
-    log_c = np.where(small, math.log(2) + a2 / 12 - a2 * a2 / 1440, log_c)
-    slope = np.where(small, a / 6 - a * a2 / 360, slope)
+    log_c = np.where(small, math.log(2) + a2 / 12 - 7 * a2 * a2 / 1440, log_c)
+    slope = np.where(small, a / 6 - 7 * a * a2 / 360, slope)
     return log_c, slope
 
 

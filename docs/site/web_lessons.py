@@ -65,7 +65,9 @@ def worked(lesson: Path):
         grading = cell.metadata.pop("nbgrader", {})
         if grading.get("grade"):
             cell.source = HIDDEN.sub("\n", cell.source).rstrip()
-        if grading.get("solution"):
+        if grading.get("solution") and cell.cell_type == "markdown":  # a written answer:
+            cell.source = course.ANSWER_STUB  # left to the reader, as in the lesson
+        elif grading.get("solution"):
             cell.metadata["tinyvae_exercise"] = True
     return nb
 
