@@ -68,34 +68,41 @@ class HalfBatches:
             raise ValueError("HalfBatches steps Adam by parts of the buffer: give it an Adam")
         self.model, self.opt, self.parts = model, opt, int(parts)
         self.twins = [shared_twin(model) for _ in range(self.parts)]
-        self.pool = ThreadPoolExecutor(self.parts, thread_name_prefix="tinyvae-half")
+        # The calling thread runs the first share itself; the pool runs the others.
+        self.pool = ThreadPoolExecutor(self.parts - 1, thread_name_prefix="tinyvae-half")
         self.buffer_parts = halves(model.flat.size, self.parts)
+
+    def _all(self, function, *arguments):
+        """``[function(*a) for a in zip(*arguments)]``, the first here, the rest at once on
+        the pool's threads; the results in order."""
+        calls = list(zip(*arguments))
+        jobs = [self.pool.submit(function, *a) for a in calls[1:]]
+        return [function(*calls[0]), *(job.result() for job in jobs)]
 
     def __call__(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo",
                  x_input=None):  # fmt: skip
         """One step: what ``model.loss_and_grads(x, eps, ..., validate=False)`` then
         ``opt.step()`` do; returns ``(loss, parts)`` as floats."""
-        model, B = self.model, x.shape[0]
+        model, B, n = self.model, x.shape[0], self.parts
         eps = model._noise(eps, (int(samples), B, model.latent_dim))  # drawn as loss_and_grads would
-        rows = halves(B, self.parts)
-        jobs = []
-        for twin, r in zip(self.twins, rows):
-            jobs.append(self.pool.submit(
-                twin.loss_and_grads, x[r], eps[:, r], beta,
-                None if labels is None else labels[r], samples, objective, False,
-                None if x_input is None else x_input[r],
-            ))  # fmt: skip
-        results = [job.result() for job in jobs]  # in order: the sums below are fixed
+        rows = halves(B, n)
+        def share(twin, r):  # the model's own loss_and_grads on rows r of the batch
+            return twin.loss_and_grads(
+                x[r], eps[:, r], beta, None if labels is None else labels[r], samples, objective,
+                validate=False, x_input=None if x_input is None else x_input[r],
+            )  # fmt: skip
+
+        results = self._all(share, self.twins, rows)
         weights = [(r.stop - r.start) / B for r in rows]  # B_i / B
         loss = sum(w * float(result[0]) for w, result in zip(weights, results))
         parts = {k: sum(w * float(res[1][k]) for w, res in zip(weights, results)) for k in results[0][1]}
-        opt, each = self.opt, [weights] * self.parts
+        opt = self.opt
         if opt.clip_norm is None:  # weigh and step each part of the buffer on its thread
-            list(self.pool.map(self._weigh, self.buffer_parts, each, [opt.t + 1] * self.parts))
+            self._all(self._weigh, self.buffer_parts, [weights] * n, [opt.t + 1] * n)
         else:  # clipping needs the whole gradient's norm first
-            list(self.pool.map(self._weigh, self.buffer_parts, each, [None] * self.parts))
+            self._all(self._weigh, self.buffer_parts, [weights] * n, [None] * n)
             clip_grad_norm(self.model.flat.grad, opt.clip_norm)
-            list(self.pool.map(opt.step_part, self.buffer_parts, [opt.t + 1] * self.parts))
+            self._all(opt.step_part, self.buffer_parts, [opt.t + 1] * n)
         opt.t += 1  # one step, for every part of the buffer
         return loss, parts
 
