@@ -16,6 +16,13 @@ Up to four contestants run, each in its own process so that peak memory is its o
   without Numba runs (only when Numba is installed: without it, ``tinyvae`` is that);
 * ``torch``: ``torch_reference.train_epoch``, PyTorch eager on the same device
   (skipped when ``torch`` cannot be imported);
+* ``jax``: ``jax_reference.py``, the same recipe with the whole step (forward, autodiff's
+  backward, optax's Adam) compiled by ``jax.jit``, on the CPU only, with ``--jax-python``
+  (an interpreter that has JAX and optax); XLA sizes its own thread pool to the CPUs (with
+  ``--threads 1`` it is told to use one);
+* ``halves``: the same loop with each step as ``--threads`` shares of the batch, one per
+  thread, each with one BLAS thread (``tinyvae/tools/halves.py``): what ``tinyvae.train``
+  runs with more than one thread (only with ``--threads`` 2 or more, on the CPU);
 * ``matmuls``: only the matrix products of tinyvae's forward and backward passes for one
   epoch (11 for the MLP, 17 for the conv recipe), same shapes, on the same backend: the
   floor an epoch cannot go below.
@@ -28,6 +35,7 @@ variables and ``torch.set_num_threads``). benchmarks/README.md has the measured 
     python benchmarks/bench_train.py                          # NumPy, and CuPy with a GPU
     python benchmarks/bench_train.py --epochs 7 --json        # table, then one JSON line
     python benchmarks/bench_train.py --torch-python PATH/TO/venv/bin/python   # torch elsewhere
+    python benchmarks/bench_train.py --no-torch --jax-python PATH/TO/jaxvenv/bin/python
     python benchmarks/bench_train.py --arch conv --epochs 3   # the convolutional recipe
 
 Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also at batch 1024.
@@ -59,6 +67,7 @@ from tinyvae.tools.config import parse_sizes  # noqa: E402
 from tinyvae.tools.flags import Parser, bounded_int, nonnegative_int, positive_int  # noqa: E402
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 N_TRAIN, D, H, L = 60000, 784, 400, 20
 
 
@@ -194,9 +203,13 @@ class Worker:
 # --- the contestants (each runs inside its own worker process) ----------------------------
 
 
-def tinyvae_contestant(device, batch_size, seed, x, compiled=True, arch="mlp", channels=(32, 64)):
-    """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function."""
+def tinyvae_contestant(device, batch_size, seed, x, compiled=True, arch="mlp", channels=(32, 64),
+                       parts=1):  # fmt: skip
+    """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function.
+    ``parts`` > 1: each step as that many shares of the batch on as many threads, as
+    ``tinyvae.train`` runs it with more than one thread (``tinyvae/tools/halves.py``)."""
     import tinyvae
+    from tinyvae.tools.halves import HalfBatches
 
     shape = dict(arch=arch, channels=channels, image_shape=(28, 28)) if arch == "conv" else {}
     model = tinyvae.VAE(D, hidden=(H,), latent_dim=L, backend=device, seed=seed, **shape)
@@ -204,14 +217,18 @@ def tinyvae_contestant(device, batch_size, seed, x, compiled=True, arch="mlp", c
     be = model.backend
     data = be.asarray(x)  # the whole training set on the device, copied once
     order_rng = np.random.default_rng(seed)
+    halves = HalfBatches(model, opt, parts) if parts > 1 else None
 
     def run_epoch():
         order = be.asarray(order_rng.permutation(len(data)), dtype=np.int64)  # once per epoch
         total = 0.0
         for start in range(0, len(data), batch_size):
             xb = data[order[start : start + batch_size]]  # (B, 784), gathered on the device
-            loss, parts, grads = model.loss_and_grads(xb, validate=False)
-            opt.step()
+            if halves is None:
+                loss, _, _ = model.loss_and_grads(xb, validate=False)
+                opt.step()
+            else:
+                loss, _ = halves(xb)
             total = total + loss * len(xb)  # stays a device scalar: no sync per step
         return float(total) / len(data)
 
@@ -337,7 +354,15 @@ def worker_main(args):
             run_epoch, sync, memory = matmul_contestant(
                 args.device, args.batch_size, args.seed, args.arch, channels
             )
-        elif args.worker in ("tinyvae", "tinyvae-np"):
+        elif args.worker == "jax":
+            x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
+            sys.path.insert(0, str(HERE))
+            import jax_reference
+
+            run_epoch, sync, memory = jax_reference.contestant(
+                x, args.batch_size, args.seed, args.arch, channels
+            )
+        elif args.worker in ("tinyvae", "tinyvae-np", "halves"):
             x, source = load_train_images(args.data_dir, args.synthetic, args.seed)
             # The test set too, as tinyvae.train loads it and the torch contestant does (see
             # there), and kept, unused, on purpose: freeing the loader's temporaries raises
@@ -345,9 +370,10 @@ def worker_main(args):
             # training set alone cost the conv recipe ~290,000 page faults an epoch here
             # (~600 a step, each a fresh page of zeros; benchmarks/README.md).
             test_images = load_test_images(args.data_dir, args.synthetic, args.seed)  # noqa: F841
-            compiled = args.worker == "tinyvae"
+            compiled = args.worker != "tinyvae-np"
+            parts = args.threads if args.worker == "halves" else 1
             run_epoch, sync, memory = tinyvae_contestant(
-                args.device, args.batch_size, args.seed, x, compiled, args.arch, channels
+                args.device, args.batch_size, args.seed, x, compiled, args.arch, channels, parts
             )
         else:
             torch_device = "cuda" if args.device == "cupy" else "cpu"
@@ -410,17 +436,23 @@ def race(args, device, batch_size):
     common += ["--synthetic"] if args.synthetic else []
     adam = "cupy kernel" if device == "cupy" else "compiled" if numba_present() else "numpy"
     names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
+    names += ["jax"] if args.jax_python and device == "numpy" else []
+    if device == "numpy" and args.threads > 1:  # what tinyvae.train runs on threads > 1
+        names.insert(1, "halves")
     if adam == "compiled":  # "tinyvae" runs the compiled loop: time NumPy's passes too
         names.insert(1, "tinyvae-np")
     workers = {}
     for name in names:
-        python = args.torch_python if name == "torch" else sys.executable
+        python = {"torch": args.torch_python, "jax": args.jax_python}.get(name, sys.executable)
         numpy_only = {"TINYVAE_KERNELS": "numpy"} if name == "tinyvae-np" else {}
-        w = Worker(python, [name, *common], env | numpy_only)
+        one_thread = {"XLA_FLAGS": XLA_ONE_THREAD} if name == "jax" and args.threads == 1 else {}
+        one_blas = thread_env(1) if name == "halves" else {}  # each share, one BLAS thread
+        w = Worker(python, [name, *common], env | numpy_only | one_thread | one_blas)
         if w.hello.get("ok"):
             workers[name] = w
         else:
-            hint = " (--torch-python names an interpreter that has it)" if name == "torch" else ""
+            hint = {"torch": " (--torch-python names an interpreter that has it)",
+                    "jax": " (--jax-python names an interpreter that has JAX and optax)"}.get(name, "")  # fmt: skip
             print(f"  {name} skipped: {w.hello.get('error')}{hint}", file=sys.stderr)
     times = {name: [] for name in workers}
     losses = {name: [] for name in workers}
@@ -465,13 +497,16 @@ def race(args, device, batch_size):
     )
     summary["adam"] = adam
     torch_seconds = results["torch"]["seconds_per_epoch"] if "torch" in results else None
+    jax_seconds = results["jax"]["seconds_per_epoch"] if "jax" in results else None
     matmul_seconds = results["matmuls"]["seconds_per_epoch"]
-    for name, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam")):
+    for name, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam"), ("halves", "_halves")):
         if name in results:
             tv = results[name]["seconds_per_epoch"]
             summary["ratio_epoch_over_matmuls" + suffix] = tv / matmul_seconds
             if torch_seconds:
                 summary["ratio_tinyvae_over_torch" + suffix] = tv / torch_seconds
+            if jax_seconds:
+                summary["ratio_tinyvae_over_jax" + suffix] = tv / jax_seconds
     return summary
 
 
@@ -490,12 +525,14 @@ def print_table(summaries):
                 f"{r['fastest_epoch_seconds']:8.3f} {r['images_per_second']:9.0f} {peak:>12} "
                 f"{loss:>8}"
             )
-        for label, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam")):
+        for label, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam"), ("halves", "_halves")):
             if "ratio_epoch_over_matmuls" + suffix not in s:
                 continue
             ratios = [f"epoch/matmuls = {s['ratio_epoch_over_matmuls' + suffix]:.2f}"]
             if "ratio_tinyvae_over_torch" + suffix in s:
                 ratios.insert(0, f"{label}/torch = {s['ratio_tinyvae_over_torch' + suffix]:.2f}")
+            if "ratio_tinyvae_over_jax" + suffix in s:
+                ratios.insert(0, f"{label}/jax = {s['ratio_tinyvae_over_jax' + suffix]:.2f}")
             print(f"{'':13}{', '.join(ratios)}")
         stray = [n for n, r in s["results"].items() if n != "torch" and r["torch_loaded"]]
         if stray:
@@ -548,6 +585,10 @@ def main(argv=None):
         help="interpreter that has torch (default: this one)",
     )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch contestant")
+    parser.add_argument(
+        "--jax-python",
+        help="interpreter that has JAX and optax: adds the jax.jit contestant (CPU only)",
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="numpy", help=argparse.SUPPRESS)
@@ -563,6 +604,11 @@ def main(argv=None):
         raise UserError(
             f"--torch-python {args.torch_python} is not a program that can be run: give the "
             "path of a Python that has torch, or --no-torch"
+        )
+    if args.jax_python and not os.access(args.jax_python, os.X_OK):
+        raise UserError(
+            f"--jax-python {args.jax_python} is not a program that can be run: give the "
+            "path of a Python that has JAX and optax, or leave it out"
         )
     if args.worker:
         args.batch_size = args.batch_size[0]

@@ -56,6 +56,7 @@ from tinyvae.tools.evaluation import (
 )
 from tinyvae.tools.files import atomic_write
 from tinyvae.tools.flags import given_args
+from tinyvae.tools.halves import HalfBatches
 from tinyvae.tools.run_folder import (
     already_trained,
     claimed,
@@ -160,7 +161,6 @@ def train(config, folder: Path, saved=None, given=()) -> int:
         f"model {describe(model.config)}, {model.flat.size:,} parameters, "
         f"{model.backend.name}; run folder {folder}"
     )
-    print(f"BLAS threads: {threads or '-'} ({why})", flush=True)
 
     z, z_labels = prior_draws(model, config.seed)
 
@@ -173,7 +173,14 @@ def train(config, folder: Path, saved=None, given=()) -> int:
             plots.save_final_pictures(folder, model, mu, to_host(test_x[:8]), dataset.test_y,
                                       shape, dataset.class_names)  # fmt: skip
 
-    with ctrl_c_stops_gently() as stop, blas_threads(threads):
+    # More than one thread on the CPU: each thread runs its share of the batch, products
+    # included, with one BLAS thread (tinyvae/tools/halves.py), rather than BLAS splitting
+    # each product alone.
+    split = (threads or 1) > 1 and hasattr(optimizer, "step_part")  # Adam's parts; not SGD
+    halves = HalfBatches(model, optimizer, threads) if split else None
+    each = f"; each thread runs 1/{threads} of every batch, with one BLAS thread" if halves else ""
+    print(f"BLAS threads: {threads or '-'} ({why}){each}", flush=True)
+    with ctrl_c_stops_gently() as stop, blas_threads(1 if halves else threads):
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
 
             def mid_epoch(step, sums, epoch=epoch, state=state):  # --checkpoint-every
@@ -189,6 +196,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
                 state["sums"],
                 should_stop=stop,
                 on_checkpoint=mid_epoch,
+                halves=halves,
             )
             where = f"in epoch {epoch} by step {result['steps']}"
             if not result["finished"]:  # Ctrl-C or SIGTERM: save this exact point of the epoch

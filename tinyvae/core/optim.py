@@ -94,15 +94,21 @@ class Adam:
         """One update of every parameter, from the gradient in ``flat.grad``: the buffer that
         ``model.loss_and_grads`` has just written (the model and this optimizer share
         ``model.flat``, so nothing is passed between them). Clips it first if ``clip_norm``."""
-        g = self.flat.grad
         if self.clip_norm is not None:
-            clip_grad_norm(g, self.clip_norm)
+            clip_grad_norm(self.flat.grad, self.clip_norm)
         self.t += 1
-        root_bias2 = math.sqrt(1 - self.beta2**self.t)
-        alpha = self.lr * root_bias2 / (1 - self.beta1**self.t)  # alpha_t above
+        self.step_part(slice(None), self.t)
+
+    def step_part(self, part, t):
+        """Update ``t`` (from 1) of the parameters in ``part``, a slice of the flat buffer.
+        The update is element by element, so the parts of a buffer may be updated apart,
+        even at once on several threads (``tinyvae/tools/halves.py``), with the same bits."""
+        root_bias2 = math.sqrt(1 - self.beta2**t)
+        alpha = self.lr * root_bias2 / (1 - self.beta1**t)  # alpha_t above
         eps_hat = self.eps * root_bias2  # epsilon-hat_t above
-        adam.adam_update(self.flat.data, g, self.m, self.v, self.beta1, self.beta2,
-                            alpha, eps_hat, self.t, self.scratch, self.compiled)  # fmt: skip
+        adam.adam_update(self.flat.data[part], self.flat.grad[part], self.m[part], self.v[part],
+                         self.beta1, self.beta2, alpha, eps_hat, t, self.scratch[part],
+                         self.compiled)  # fmt: skip
 
     def state_dict(self):
         return {"t": self.t, "m": self.m, "v": self.v}

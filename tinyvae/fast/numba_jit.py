@@ -43,4 +43,6 @@ def compiled(loop):
 
 @functools.cache
 def _jit(loop):
-    return numba_module().njit(cache=True, error_model="numpy")(loop)
+    # nogil: a loop lets go of Python's lock, so two threads can run loops at once
+    # (tinyvae/tools/halves.py); one thread alone runs the same code at the same speed.
+    return numba_module().njit(cache=True, error_model="numpy", nogil=True)(loop)

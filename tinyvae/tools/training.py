@@ -97,6 +97,7 @@ def train_epoch(
     sums=None,
     should_stop=None,
     on_checkpoint=None,
+    halves=None,
 ) -> dict:
     """One pass over ``batches`` (epoch numbers start at 1), updating the model in place.
 
@@ -107,6 +108,9 @@ def train_epoch(
     on_checkpoint : called as ``on_checkpoint(step, sums)`` every ``config.checkpoint_every``
         steps within the epoch (not after its last step), once the loss and gradients so far
         are known to be finite: the caller saves a checkpoint there.
+    halves : a ``tinyvae.tools.halves.HalfBatches`` of this model and optimizer, to run each
+        step as two halves of the batch on two threads (None: one thread's loss_and_grads,
+        then the optimizer's step).
 
     Returns the epoch's mean ``train_loss`` (negative ELBO = recon + kl), ``objective``
     (what was minimised: with beta or IWAE it differs), ``recon``, ``kl`` in nats per image,
@@ -147,11 +151,16 @@ def train_epoch(
                 continue  # done before a stop: only its random draws are replayed
             beta = beta_at(config, (epoch - 1) * steps + step - 1, steps)
             labels = y if model.num_classes else None
-            loss, parts, _ = model.loss_and_grads(
-                x, eps, beta, labels, config.samples, config.objective, validate=False, x_input=x_in
-            )
-            grad_sq = grad_sq + model.flat.grad @ model.flat.grad  # one dot product, no sync
-            optimizer.step()
+            if halves is None:
+                loss, parts, _ = model.loss_and_grads(
+                    x, eps, beta, labels, config.samples, config.objective, validate=False,
+                    x_input=x_in,
+                )  # fmt: skip
+                grad_sq = grad_sq + model.flat.grad @ model.flat.grad  # one dot product, no sync
+                optimizer.step()
+            else:  # the same step, each half of the batch on its own core
+                loss, parts = halves(x, eps, beta, labels, config.samples, config.objective, x_in)
+                grad_sq = grad_sq + model.flat.grad @ model.flat.grad
             acc["objective"] = acc["objective"] + loss * B
             acc["recon"] = acc["recon"] + parts["recon"] * B
             acc["kl"] = acc["kl"] + parts["kl"] * B
