@@ -25,6 +25,7 @@ from tinyvae.errors import UserError  # noqa: E402
 from tinyvae.tools.cli import run  # noqa: E402
 from tinyvae.tools.files import refuse_link  # noqa: E402
 from tinyvae.tools.flags import Parser, positive_int  # noqa: E402
+from tinyvae.tools.run_folder import refuse_run_file  # noqa: E402
 
 KEYS = ("epoch", "train_loss", "test_loss")
 
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
             )
         plots.picture_format(args.out)
         refuse_link(args.out)
+        refuse_run_file(args.out)
     fig = plots.Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.subplots()
     mean_header = f"mean test, last <= {args.last}"

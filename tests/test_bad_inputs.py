@@ -148,6 +148,18 @@ CASES = [
         ["cannot write a picture named grid.txt", ".png", "choose a name"],
         tool="sample",
     ),
+    Case(
+        "sample over the run's latent picture",
+        ["--run", "{w}/run", "--out", "{w}/run/latent.png"],
+        ["one of the files training wrote into the run", "choose another name"],
+        tool="sample",
+    ),
+    Case(
+        "sample over the run's samples of an epoch",
+        ["--run", "{w}/run", "--out", "{w}/run/samples_epoch01.png"],
+        ["one of the files training wrote into the run"],
+        tool="sample",
+    ),
     Case(  # renaming over it would replace the pipe (or a device: /dev/full) with a file
         "sample onto a pipe",
         ["--run", "{w}/run", "--out", "{w}/fifo.png"],
@@ -229,7 +241,7 @@ CASES = [
         "diverges",
         [*TINY, "--out", "{w}/diverged", "--optimizer", "sgd", "--lr", "1e12"]
         + ["--epochs", "2", "--checkpoint-every", "1"],
-        ["in epoch 1 by step", "lower --lr", "the last good checkpoint is kept"],
+        ["in epoch 1 by step", "lower --lr", "the last good checkpoint is kept in", "another --out"],
     ),
 ]
 if cupy_unavailable_reason() is not None and cupy_unavailable_reason().startswith("CuPy is not"):

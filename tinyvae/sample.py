@@ -32,7 +32,7 @@ from tinyvae.tools.flags import (
     bounded_int,
     nonnegative_int,
 )
-from tinyvae.tools.run_folder import image_shape
+from tinyvae.tools.run_folder import image_shape, refuse_run_file
 
 EXAMPLES = """examples:
   python -m tinyvae.sample --run runs/digits --n 64 --out samples.png
@@ -147,6 +147,7 @@ def main(argv=None) -> int:
             f"cannot write {out} (there is no folder {out.parent}): choose an --out in a "
             "folder that exists and that you can write to"
         )
+    refuse_run_file(out)  # a run's own pictures and files stay its own
     from tinyvae.tools import plots  # matplotlib takes a while to import: only once it is needed
 
     if args.walk:

@@ -29,7 +29,13 @@ class Parser(argparse.ArgumentParser):
 
     A flag's own converter (see :func:`converter`) explains a bad value in full, as
     ``--epochs must be ...``; argparse would prefix it with "argument --epochs: ".
+    A shortened flag is not taken for the whole one (``--epoch`` is a typo: "did you mean
+    --epochs?"), so that a flag added later cannot change what an old command line meant.
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         own = re.fullmatch(r"argument (--[\w-]+)(?:/\S+)?: (.*)", message, re.DOTALL)

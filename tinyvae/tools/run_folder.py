@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,24 @@ from tinyvae.tools.training import PARTS
 
 #: the files a training writes into its run folder (pictures aside)
 RUN_FILES = ("checkpoint.npz", "config.json", "metrics.jsonl")
+#: the pictures training draws into a run folder (plots.py)
+RUN_PICTURES = re.compile(
+    r"(samples|reconstructions)_epoch\d+\.png|(latent|manifold|interpolation|loss)\.png"
+)
+
+
+def refuse_run_file(out: Path, flag: str = "--out") -> None:
+    """Refuse ``out`` when it is one of the files training wrote into a run folder (one that
+    holds a checkpoint.npz): a picture written there would replace the run's own, which a
+    finished run does not draw again."""
+    out = Path(out)
+    if (out.parent / "checkpoint.npz").exists() and (
+        out.name in RUN_FILES or RUN_PICTURES.fullmatch(out.name)
+    ):
+        raise UserError(
+            f"{flag} {out} is one of the files training wrote into the run {out.parent}: "
+            f"choose another name, such as {out.parent / 'samples.png'}"
+        )
 #: flags that may change when a run is resumed; the rest of the recipe is fixed
 RESUMABLE = (
     "epochs",

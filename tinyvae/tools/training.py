@@ -202,10 +202,13 @@ def check_finite(running_loss: float, config, epoch: int, step: int, grad_sq=0.0
         what = f"a gradient became NaN or Inf (the loss was still {running_loss:.4g})"
     else:
         return
+    kept_in = f" in {config.out}" if getattr(config, "out", None) else ""
     raise Diverged(
         f"{what} in epoch {epoch} by step {step}: the learning rate ({config.lr:g}) is "
         f"probably too high (lower --lr, or add --clip-norm), or --likelihood "
         f"{config.likelihood} does not suit the data; the last good checkpoint is kept"
+        f"{kept_in}, and a resumed run keeps its recipe: to try other settings, train again "
+        "with another --out"
     )
 
 
