@@ -37,12 +37,13 @@ import math
 import numpy as np
 
 from tinyvae.core import distributions as dist
-from tinyvae.core.backend import array_module, get_backend
+from tinyvae.core.backend import get_backend
+from tinyvae.core.hierarchical_objectives import OBJECTIVES
 from tinyvae.core.layers import sigmoid
-from tinyvae.core.model import VAE
 from tinyvae.core.networks import MLP, check_architecture, check_hierarchy
 from tinyvae.core.params import FlatParameters
-from tinyvae.core.validation import check_call, check_latent
+from tinyvae.core.validation import check_call, check_latent, check_noise
+from tinyvae.fast.bernoulli import bernoulli_log_likelihood_and_grad
 
 
 def log_prior_z1_grads(z1, mean, logvar):
@@ -59,51 +60,7 @@ def log_prior_z1_grads(z1, mean, logvar):
     return -d_mean, d_mean, d_logvar
 
 
-def elbo(log_px, s, beta):
-    r"""The negative ELBO from log p(x|z1) (K, B) and the forward's values ``s``.
-
-    Returns ``loss, parts, c, (d_mu2, d_logvar2, d_z2)``: c, the weight of each sample's
-    terms in the loss (here 1/(K B), a number), and the direct gradients of the top layer's
-    KL, (K, B, L2) each or None. KL(q(z2|z1) || N(0, I)) is closed-form given z1:
-    :math:`\partial / \partial \mu_2 = \mu_2`, :math:`\partial / \partial \ell_2 = (e^{\ell_2} - 1)/2`."""
-    K, B = log_px.shape
-    kl1 = s["log_q1"] - s["log_p1"]  # (K, B): a single-sample estimate per z1
-    kl2 = dist.kl_standard_normal(s["mu2"], s["logvar2"])  # (K, B): closed-form given z1
-    recon = -log_px.mean(axis=0)  # (B,)
-    loss = (recon + beta * (kl1 + kl2).mean(axis=0)).mean()
-    parts = {"recon": recon.mean(), "kl": (kl1 + kl2).mean(), "kl1": kl1.mean(), "kl2": kl2.mean()}
-    # Backward: every sample's terms enter the loss with weight c = 1/(K B).
-    c = 1.0 / (K * B)
-    d_mu2, d_logvar2 = dist.kl_standard_normal_grad(s["mu2"], s["logvar2"])
-    return loss, parts, c, ((beta * c) * d_mu2, (beta * c) * d_logvar2, None)
-
-
-def iwae(log_px, s, beta):
-    r"""The negative importance-weighted bound from log p(x|z1) (K, B); returns what
-    :func:`elbo` returns, c being now the normalised weights / B, (K, B).
-
-    With eps2 fixed, :math:`\log q(z_2|z_1) = -\tfrac12 \sum (\log 2\pi + \ell_2 + \varepsilon_2^2)`
-    reaches only logvar2 (-1/2 each), and :math:`-\log p(z_2) = z_2^2/2 + c` reaches z2 (+z2)."""
-    xp, (K, B) = array_module(log_px), log_px.shape
-    log_q2 = dist.diagonal_normal_log_density(s["z2"], s["mu2"], s["logvar2"])  # (K, B)
-    log_pz2 = dist.standard_normal_log_density(s["z2"])  # (K, B)
-    log_ratio = s["log_p1"] + log_pz2 - s["log_q1"] - log_q2  # (K, B)
-    log_w = log_px + beta * log_ratio
-    bound = dist.logsumexp(log_w, axis=0) - math.log(K)  # (B,)
-    loss = -bound.mean()
-    kl1, kl2 = s["log_q1"] - s["log_p1"], log_q2 - log_pz2
-    parts = {"recon": (-log_px.mean(axis=0)).mean(), "kl": (-log_ratio.mean(axis=0)).mean(),
-             "kl1": kl1.mean(), "kl2": kl2.mean()}  # fmt: skip
-    # Backward: dLoss/dlog w_kb = -c_kb, c the normalised weights / B.
-    c = xp.exp(log_w - bound - math.log(K)) / B  # (K, B)
-    bc = (beta * c)[..., None]  # (K, B, 1): broadcasts over L2
-    return loss, parts, c, (None, -0.5 * bc, bc * s["z2"])
-
-
-OBJECTIVES = {"elbo": elbo, "iwae": iwae}
-
-
-class HierarchicalVAE(VAE):
+class HierarchicalVAE:
     """A VAE with latent layers z1 (L1) and z2 (L2); ``latent_dim`` is the pair (L1, L2).
 
     ``hidden``: sizes between x and z1 (the decoder mirrors them); ``upper_hidden``: sizes
@@ -149,7 +106,37 @@ class HierarchicalVAE(VAE):
             net.bind(name, self.flat)
         self.rng = self.backend.rng(seed)
 
+    def parameters(self):
+        """name -> the live parameter array (a view into one flat buffer ``self.flat.data``)."""
+        return self.flat.params
+
+    def gradients(self):
+        """name -> gradient array, as the last ``loss_and_grads`` wrote it (a live view)."""
+        return self.flat.grads
+
     # --- forward: x -> z1 -> z2, then p(z1|z2) and p(x|z1) ----------------------------------
+
+    def _decode(self, z1):
+        """z1 (K, B, L1) -> the decoder's outputs (K, B, D): logits or Gaussian means."""
+        K, B, L1 = z1.shape
+        return self.decoder.forward(z1.reshape(K * B, L1)).reshape(K, B, self.input_dim)
+
+    def _log_px(self, x, out, with_grad):
+        """log p(x|z1) (K, B) from the decoder's outputs (K, B, D), as ``VAE._log_px``; with_grad:
+        also (d/dout (K, B, D), d/dlogvar per pixel (K, B, D) or None)."""
+        if self.likelihood == "bernoulli":
+            log_px, d_out = bernoulli_log_likelihood_and_grad(x, out, with_grad)
+            return log_px, (d_out, None)
+        fixed = self.config["gaussian_logvar"]
+        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(fixed)
+        log_px = dist.gaussian_log_likelihood(x, out, logvar)
+        return log_px, dist.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
+
+    def _noise(self, eps, shape, rng=None):
+        """eps (K, B, L1 + L2): as given ((B, L1 + L2) means K = 1), or drawn from rng."""
+        if eps is None:
+            return (rng or self.rng).standard_normal(shape, dtype=self.dtype)
+        return check_noise(self.xp.asarray(eps, dtype=self.dtype), shape)
 
     def _forward(self, x, x_enc, eps, with_grad):
         """Every value the objectives and the backward pass need, in a dict, and log p(x|z1)
@@ -164,7 +151,7 @@ class HierarchicalVAE(VAE):
         z2 = dist.reparameterize(mu2, logvar2, e2)  # (K, B, L2)
         p1 = self.decoder_top.forward(z2.reshape(K * B, L2)).reshape(K, B, 2 * L1)
         m, s = p1[..., :L1], p1[..., L1:]  # p(z1|z2)'s mean and log-variance, (K, B, L1)
-        out = self._decode(z1, None)  # (K, B, D): logits or means
+        out = self._decode(z1)  # (K, B, D): logits or means
         log_px, likelihood_grads = self._log_px(x, out, with_grad)
         values = dict(e1=e1, e2=e2, mu1=mu1, logvar1=logvar1, z1=z1, mu2=mu2, logvar2=logvar2,
                       z2=z2, m=m, s=s,
@@ -236,6 +223,11 @@ class HierarchicalVAE(VAE):
         self.encoder.backward(xp.concatenate([dmu1, dlogvar1], axis=1), need_input_grad=False)
         return loss, parts, self.flat.grads
 
+    def loss(self, x, eps=None, beta=1.0, labels=None, samples=1, objective="elbo", x_input=None):
+        """The loss and its parts, without the backward pass: the gradients stay as they were."""
+        return self.loss_and_grads(x, eps, beta, labels, samples, objective,
+                                   x_input=x_input, need_grad=False)[:2]  # fmt: skip
+
     # --- using a trained model ----------------------------------------------------------------
 
     def encode(self, x, labels=None):
@@ -257,11 +249,22 @@ class HierarchicalVAE(VAE):
         L1 = self.latent_dims[0]
         p1 = self.decoder_top.forward(z[:, L1:])  # (B, 2 L1)
         z1 = dist.reparameterize(p1[:, :L1], p1[:, L1:], z[:, :L1])
-        return self._decode(z1[None], None)[0]
+        return self._decode(z1[None])[0]
+
+    def decode(self, z, labels=None):
+        """noise (B, L1 + L2) -> (B, D) pixel probabilities (Bernoulli) or means (Gaussian)."""
+        out = self.decoder_output(z, labels)
+        return sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def sample(self, n, labels=None, rng=None):
+        """n images drawn from the top: [eps1 | z2] ~ N(0, I) from ``rng`` (default
+        ``self.rng``), then :meth:`decode`: (n, D)."""
+        rng = self.rng if rng is None else rng
+        return self.decode(rng.standard_normal((int(n), self.latent_dim), dtype=self.dtype))
 
     def reconstruct(self, x, labels=None):
         """Decode q(z1|x)'s mean: x (B, D) -> (B, D)."""
-        out = self._decode(self.encode(x)[0][None, :, : self.latent_dims[0]], None)[0]
+        out = self._decode(self.encode(x)[0][None, :, : self.latent_dims[0]])[0]
         return sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def log_likelihood(self, x, k=5000, labels=None, max_rows=None, rng=None, eps=None):
