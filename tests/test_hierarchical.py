@@ -212,3 +212,25 @@ def test_bad_architectures_are_one_line_model_errors(options, words):
     with pytest.raises(ModelError, match=words) as error:
         HierarchicalVAE(16, **options)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("objective,samples", [("elbo", 2), ("iwae", 3)])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_cupy_gives_numpys_loss_gradients_and_bound(gpu_backend, likelihood, objective, samples):
+    """The same weights and noise on both backends, in float64 (on a GPU, or the stand-in)."""
+    options = dict(hidden=(8,), latent_dim=(L1, L2), upper_hidden=(5,), likelihood=likelihood)
+    cpu = HierarchicalVAE(D_IN, dtype="float64", seed=3, **options)
+    gpu = HierarchicalVAE(D_IN, dtype="float64", seed=3, backend=gpu_backend.name, **options)
+    x, eps = batch(samples=samples)
+    to, back = gpu.backend.asarray, gpu.backend.to_host
+    loss_c, _, grads_c = cpu.loss_and_grads(x, eps, 0.8, samples=samples, objective=objective)
+    loss_g, _, grads_g = gpu.loss_and_grads(to(x), to(eps), 0.8, samples=samples,
+                                            objective=objective)  # fmt: skip
+    np.testing.assert_allclose(float(loss_g), float(loss_c), rtol=1e-10)
+    for name, grad in grads_c.items():
+        np.testing.assert_allclose(back(grads_g[name]), grad, rtol=1e-9, atol=1e-12, err_msg=name)
+    bound_c = cpu.log_likelihood(x, k=samples, eps=eps)
+    np.testing.assert_allclose(back(gpu.log_likelihood(to(x), k=samples, eps=to(eps))), bound_c,
+                               rtol=1e-10)  # fmt: skip
+    assert back(gpu.sample(3)).shape == (3, D_IN)
+    assert back(gpu.encode(to(x))[0]).shape == (BATCH, L1 + L2)
