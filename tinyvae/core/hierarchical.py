@@ -28,6 +28,9 @@ sample of z2. The ELBO takes its single-sample estimate (the KL of z2 stays clos
 
 and the importance-weighted bound weighs each sample by
 :math:`\log w = \log p(x|z_1) + \beta [\log p(z_1|z_2) + \log p(z_2) - \log q(z_1|x) - \log q(z_2|z_1)]`.
+Both, forward then backward, are in ``hierarchical_objectives.py``; ``loss_and_grads`` here
+carries their gradients back through the networks. Inference is bottom-up, as in the IWAE
+paper, rather than a ladder's top-down pass: the simplest posterior that has the new step.
 """
 
 from __future__ import annotations
@@ -165,7 +168,7 @@ class HierarchicalVAE:
                        validate=True, x_input=None, need_grad=True):  # fmt: skip
         r"""As :meth:`VAE.loss_and_grads`, with eps (K, B, L1 + L2) = [eps1 | eps2].
 
-        Backward, with c (K, B) each sample's weight (:func:`elbo`, :func:`iwae`); the loss
+        Backward, with c (K, B) each sample's weight (``hierarchical_objectives``); the loss
         holds :math:`c\,[-\log p(x|z_1) + \beta \log q(z_1|x) - \beta \log p(z_1|z_2)]` plus
         the top layer's terms:
 
