@@ -28,9 +28,8 @@ sample of z2. The ELBO takes its single-sample estimate (the KL of z2 stays clos
 
 and the importance-weighted bound weighs each sample by
 :math:`\log w = \log p(x|z_1) + \beta [\log p(z_1|z_2) + \log p(z_2) - \log q(z_1|x) - \log q(z_2|z_1)]`.
-Both, forward then backward, are in ``hierarchical_objectives.py``; ``loss_and_grads`` here
-carries their gradients back through the networks. Inference is bottom-up, as in the IWAE
-paper, rather than a ladder's top-down pass: the simplest posterior that has the new step.
+Both are in ``hierarchical_objectives.py``. Inference is bottom-up, as in the IWAE paper,
+rather than a ladder's top-down pass: the simplest posterior that has the new step.
 """
 
 from __future__ import annotations
@@ -98,9 +97,7 @@ class HierarchicalVAE:
         self.decoder = MLP([L1, *hidden[::-1], D], act, rng, dtype, init)  # p(x|z1)
         self.networks = {"encoder": self.encoder, "encoder_top": self.encoder_top,
                          "decoder_top": self.decoder_top, "decoder": self.decoder}  # fmt: skip
-        named = {
-            k: v for name, net in self.networks.items() for k, v in net.named_params(name).items()
-        }
+        named = {k: v for n, net in self.networks.items() for k, v in net.named_params(n).items()}
         self.learn_logvar = likelihood == "gaussian" and gaussian_logvar is None
         if self.learn_logvar:
             named["decoder.logvar"] = np.zeros(D, dtype=dtype)
