@@ -176,7 +176,8 @@ def _meta(path, stored) -> dict:
             raise CheckpointError(f"{path}: damaged description (parameter shape {entry!r})")
     if meta["version"] == 1:
         meta = _from_version_1(meta)
-    meta["model"] = {"arch": "mlp", "channels": None, "image_shape": None} | meta["model"]  # older: MLPs
+    older = {"arch": "mlp", "channels": None, "image_shape": None}  # older checkpoints: MLPs
+    meta["model"] = older | meta["model"]
     check_model(path, meta["model"], meta["param_shapes"])
     step = (meta.get("optimizer") or {}).get("t", 0)
     if type(step) is not int or step < 0:
@@ -188,6 +189,7 @@ def _from_version_1(meta: dict) -> dict:
     """Version 1 numbered layers with the activations counted (``encoder.0``, ``encoder.2``,
     ...); version 2 numbers the Linear layers only (``encoder.0``, ``encoder.1``, ...). The
     flat buffer's order is the same, so renaming converts it."""
+
     def renamed(name):
         part, index, rest = name.split(".", 2) if name.count(".") == 2 else (name, "", "")
         whole = index.isascii() and index.isdigit()
