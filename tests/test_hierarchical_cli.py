@@ -102,3 +102,34 @@ def test_two_layer_tools_refuse_what_they_cannot_do(two_layer_run, tmp_path):
                "--out", one).returncode == 0  # fmt: skip
     done = cli("sample", "--run", one, "--per-z2", 4, "--out", tmp_path / "x.png")
     assert done.returncode == 2 and "--per-z2 needs a run with two latent layers" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"upper_hidden": None},  # two latent sizes, but no layers between them
+        {"latent_dim": [6, 3, 2]},
+        {"latent_dim": [6, 0]},
+        {"upper_hidden": [8, "5"]},
+        {"arch": "conv", "channels": [2], "image_shape": [8, 8]},
+    ],
+)
+def test_a_damaged_two_layer_description_is_a_one_line_checkpoint_error(two_layer_run, tmp_path,
+                                                                         change):  # fmt: skip
+    folder, _ = two_layer_run
+    with np.load(folder / "checkpoint.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    meta = json.loads(str(arrays["meta"][()]))
+    meta["model"] |= change
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    with pytest.raises(checkpoint.CheckpointError, match="damaged description") as error:
+        checkpoint.load(tmp_path / "damaged.npz")
+    assert "\n" not in str(error.value)
+
+
+def test_a_two_layer_checkpoint_rebuilds_the_same_model(two_layer_run):
+    folder, _ = two_layer_run
+    model = checkpoint.build_model(checkpoint.load(folder))
+    assert type(model).__name__ == "HierarchicalVAE" and model.latent_dims == (6, 3)
+    assert model.config["upper_hidden"] == [8, 5]
