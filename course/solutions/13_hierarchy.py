@@ -3,7 +3,7 @@ Run: python course/solutions/13_hierarchy.py"""
 
 import _path  # noqa: F401  (makes lessons/ importable)
 import numpy as np
-from checks_13_hierarchy import forward, mlp_backward  # the notebook's forward and helper
+from checks_13_hierarchy import forward, mlp_backward  # as the notebook defines them
 
 
 def gaussian_log_density_grads(z, mean, logvar):
