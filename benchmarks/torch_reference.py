@@ -5,6 +5,10 @@ a Bernoulli decoder (binary cross-entropy summed over pixels), the Gaussian KL t
 Adam with lr 1e-3, batch 128, seed 1. Losses are totals over the dataset divided by
 the number of images (nats per image); the test pass samples ``z`` too, as the example does.
 
+``--arch hierarchical`` is tinyvae's two latent layers (``--latent-dim 100,50``): by default
+the IWAE paper's 784-200-200-z1(100)-100-100-z2(50), ReLU, with the loss tinyvae's ELBO takes
+(the KL of z1 from one sample, that of z2 in closed form given z1).
+
 ``--arch conv`` swaps the MLPs for tinyvae's convolutional recipe (``tinyvae/core/networks.py``,
 ``--arch conv`` there): Conv2d 1->32->64 (4x4, stride 2, padding 1: 28 -> 14 -> 7), ReLU,
 Linear(3136, 40) to [mu | logvar]; decoder Linear(20, 3136), ReLU, ConvTranspose2d 64->32->1
@@ -12,6 +16,7 @@ with a ReLU between; PyTorch's default initialisation, which tinyvae's "pytorch"
 
     python benchmarks/torch_reference.py --json          # 10 epochs on Fashion-MNIST
     python benchmarks/torch_reference.py --arch conv     # the convolutional VAE
+    python benchmarks/torch_reference.py --arch hierarchical   # two latent layers, 100 and 50
     python benchmarks/torch_reference.py --synthetic     # random data, for timing only
 
 tinyvae itself never uses PyTorch. This module imports without it, and raises an
@@ -105,9 +110,68 @@ class ConvVAE(VAE if nn is not None else object):
         return self.dec(z)
 
 
-def build_model(arch="mlp", channels=(32, 64)):
-    """The example's VAE (or the conv one) with PyTorch's default initialisation (seed it first)."""
+def mlp(sizes):
+    """Linear layers with a ReLU between them (none after the last), as tinyvae's MLP."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+class HierarchicalVAE(nn.Module if nn is not None else object):
+    """tinyvae's two latent layers (``tinyvae/core/hierarchical.py``): q(z1|x), q(z2|z1)
+    bottom-up; p(z2) = N(0, I), p(z1|z2), p(x|z1) top-down; the IWAE paper's sizes by default."""
+
+    def __init__(self, hidden=(200, 200), latent=(100, 50), upper=(100, 100)):
+        super().__init__()
+        (L1, L2), self.L1, self.L2 = latent, latent[0], latent[1]
+        self.enc = mlp([784, *hidden, 2 * L1])  # [mu1 | logvar1]
+        self.enc_top = mlp([L1, *upper, 2 * L2])  # [mu2 | logvar2]
+        self.dec_top = mlp([L2, *upper[::-1], 2 * L1])  # [m | s] of p(z1|z2)
+        self.dec = mlp([L1, *hidden[::-1], 784])  # logits
+
+    def forward(self, x, eps1=None, eps2=None):
+        """x (B, 784) -> (logits, z1, mu1, logvar1, mu2, logvar2, m, s); noise drawn if None."""
+        mu1, logvar1 = self.enc(x).chunk(2, dim=-1)
+        eps1 = torch.randn_like(mu1) if eps1 is None else eps1
+        z1 = mu1 + eps1 * torch.exp(0.5 * logvar1)
+        mu2, logvar2 = self.enc_top(z1).chunk(2, dim=-1)
+        eps2 = torch.randn_like(mu2) if eps2 is None else eps2
+        z2 = mu2 + eps2 * torch.exp(0.5 * logvar2)
+        m, s = self.dec_top(z2).chunk(2, dim=-1)
+        return self.dec(z1), z1, mu1, logvar1, mu2, logvar2, m, s
+
+
+def log_normal(z, mean, logvar):
+    """log N(z; mean, e^logvar), summed over the last axis."""
+    return -0.5 * (np.log(2 * np.pi) + logvar + (z - mean) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def hierarchical_loss(outputs, x):
+    """Summed negative ELBO of a batch, as tinyvae computes it: BCE, the one-sample KL of z1
+    (log q(z1|x) - log p(z1|z2)), and the closed-form KL of z2 given z1."""
+    logits, z1, mu1, logvar1, mu2, logvar2, m, s = outputs
+    bce = F.binary_cross_entropy_with_logits(logits, x.view(-1, 784), reduction="sum")
+    kl1 = (log_normal(z1, mu1, logvar1) - log_normal(z1, m, s)).sum()
+    kl2 = -0.5 * torch.sum(1 + logvar2 - mu2.pow(2) - logvar2.exp())
+    return bce + kl1 + kl2
+
+
+def batch_loss(model, x):
+    """The summed loss of one batch for any of the three models."""
+    if isinstance(model, HierarchicalVAE):
+        return hierarchical_loss(model(x), x)
+    recon, mu, logvar = model(x)
+    return loss_function(recon, x, mu, logvar)
+
+
+def build_model(arch="mlp", channels=(32, 64), hidden=(200, 200), latent=(100, 50),
+                upper=(100, 100)):  # fmt: skip
+    """The example's VAE, the conv one or the two-layer one, with PyTorch's default
+    initialisation (seed it first)."""
     require_torch()
+    if arch == "hierarchical":
+        return HierarchicalVAE(hidden, latent, upper)
     return ConvVAE(channels) if arch == "conv" else VAE()
 
 
@@ -132,8 +196,7 @@ def train_epoch(model, optimizer, x, batch_size, generator):
     for start in range(0, len(x), batch_size):  # the last batch may be smaller, as in the example
         batch = x[order[start : start + batch_size]]  # (B, 784)
         optimizer.zero_grad()
-        recon, mu, logvar = model(batch)
-        loss = loss_function(recon, batch, mu, logvar)
+        loss = batch_loss(model, batch)
         loss.backward()
         total += loss.item()  # the loss before this step's update, as in the example
         optimizer.step()
@@ -148,8 +211,7 @@ def test_loss(model, x, batch_size):
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             batch = x[start : start + batch_size]
-            recon, mu, logvar = model(batch)
-            total += loss_function(recon, batch, mu, logvar).item()
+            total += batch_loss(model, batch).item()
     return total / len(x)
 
 
@@ -177,8 +239,11 @@ def load_data(data_dir, synthetic, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    parser.add_argument("--arch", choices=["mlp", "conv", "hierarchical"], default="mlp")
     parser.add_argument("--channels", default="32,64", help="--arch conv: two channel counts")
+    parser.add_argument("--hidden", default="200,200", help="--arch hierarchical: x to z1")
+    parser.add_argument("--latent-dim", default="100,50", help="--arch hierarchical: L1,L2")
+    parser.add_argument("--upper-hidden", default="100,100", help="--arch hierarchical: z1 to z2")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
@@ -197,8 +262,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # weights and the reparameterisation noise
-    channels = tuple(int(c) for c in args.channels.split(","))
-    model = build_model(args.arch, channels)
+    sizes = lambda text: tuple(int(n) for n in text.split(","))
+    channels = sizes(args.channels)
+    model = build_model(args.arch, channels, sizes(args.hidden), sizes(args.latent_dim),
+                        sizes(args.upper_hidden))  # fmt: skip
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(args.seed)  # the shuffling order
 
@@ -226,6 +293,9 @@ def main(argv=None):
                     epochs=args.epochs,
                     arch=args.arch,
                     channels=list(channels) if args.arch == "conv" else None,
+                    sizes=[args.hidden, args.latent_dim, args.upper_hidden]
+                    if args.arch == "hierarchical"
+                    else None,
                     batch_size=args.batch_size,
                     seed=args.seed,
                     data="synthetic" if args.synthetic else "fashion-mnist",

@@ -432,6 +432,42 @@ MISTAKES.update(
 )
 
 
+HIERARCHY = runpy.run_path(
+    str(ROOT / "course" / "solutions" / "13_hierarchy.py"), run_name="solutions"
+)
+
+
+def hierarchical_without_z1_path(params, x, eps, beta=1.0):
+    """The solution with d log p(z1|z2) / dz1 dropped: the gradient through z1 is missing."""
+    names = HIERARCHY["hierarchical_loss_and_grads"].__globals__
+    right = names["gaussian_log_density_grads"]
+    names["gaussian_log_density_grads"] = lambda z, m, s: (0 * z, *right(z, m, s)[1:])
+    try:
+        return HIERARCHY["hierarchical_loss_and_grads"](params, x, eps, beta)
+    finally:
+        names["gaussian_log_density_grads"] = right
+
+
+MISTAKES.update(
+    {  # lesson 13: each graded by a gradient check
+        "check_gaussian_log_density_grads": (
+            lambda z, m, s: (lambda g: (g[1], g[1], g[2]))(
+                HIERARCHY["gaussian_log_density_grads"](z, m, s)
+            ),
+            "sign is flipped",
+        ),
+        "check_z2_reparameterize_backward": (
+            lambda dz, lv, e: (dz.sum(0), (dz * 0.5 * np.exp(0.5 * lv) * e).sum(0)),
+            "nothing is summed over K",
+        ),
+        "check_hierarchical_loss_and_grads": (
+            hierarchical_without_z1_path,
+            "log p(z1|z2) also depends on z1",
+        ),
+    }
+)
+
+
 def test_every_checker_has_a_mistake_test():
     capstone = {n for n in vars(CAPSTONE_CHECKS) if n.startswith("check_")}
     assert set(CHECKERS) - capstone == set(MISTAKES)

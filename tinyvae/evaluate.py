@@ -33,9 +33,10 @@ from tinyvae.tools.cli import run
 from tinyvae.tools.config import from_dict
 from tinyvae.tools.data import load
 from tinyvae.tools.evaluation import (
-    active_units,
+    active_units_per_layer,
     check_data,
     evaluate_loss,
+    layer_counts,
     mean_log_likelihood,
     prepare_test_set,
 )
@@ -106,6 +107,7 @@ def report(args, ckpt, model, dataset, all_x, all_y, x, y) -> int:
             "the time left); --n N scores only the first N images",
             file=sys.stderr,
         )
+    per_layer = active_units_per_layer(model, all_x, all_y)
     log_px = mean_log_likelihood(model, x, y, args.k, seed=args.seed, progress=progress)
     result = {
         "run": str(ckpt.path.parent),
@@ -117,9 +119,10 @@ def report(args, ckpt, model, dataset, all_x, all_y, x, y) -> int:
         "kl": elbo["kl"],
         "k": args.k,
         "nll": -log_px,  # importance-weighted estimate of -log p(x), nats per image
-        "active_units": active_units(model, all_x, all_y),  # on every test image
+        "active_units": sum(per_layer),  # on every test image
+        "active_units_per_layer": per_layer,  # bottom first: [z1, z2] with two latent layers
         "active_units_images": int(len(all_x)),
-        "latent_dim": model.latent_dim,
+        "latent_dim": model.config["latent_dim"],  # [L1, L2] with two latent layers
         "seconds": time.perf_counter() - start,
     }
     if args.json:
@@ -134,10 +137,13 @@ def report(args, ckpt, model, dataset, all_x, all_y, x, y) -> int:
         f"(reconstruction {elbo['recon']:.2f} + KL {elbo['kl']:.2f})"
     )
     print(f"  -log p(x), k = {args.k:<10,d} {-log_px:9.2f}  (importance weighted)")
-    print(
-        f"  active latent units        {result['active_units']:>6d} of {model.latent_dim}"
-        f"  (over all {len(all_x):,} test images)"
-    )
+    one = len(result["active_units_per_layer"]) == 1
+    units = (
+        f"{result['active_units']:>6d} of {model.latent_dim}"
+        if one
+        else layer_counts(result["active_units_per_layer"], model)
+    )  # "12 of 20", or per layer: "z1 30/100 z2 4/50"
+    print(f"  active latent units        {units}  (over all {len(all_x):,} test images)")
     return 0
 
 

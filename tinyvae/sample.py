@@ -10,6 +10,9 @@ Each image is the decoder's mean for one z ~ N(0, I): pixel probabilities for a 
 decoder, means for a Gaussian one. ``--seed`` picks the draws, so a picture can be remade.
 ``--walk`` writes a latent walk as an animation instead (``tinyvae/tools/walk.py``);
 ``--pretrained NAME`` uses a model shipped with tinyvae (``tinyvae/tools/pretrained.py``).
+A run with two latent layers samples from the top: z2 ~ N(0, I), then z1 ~ p(z1|z2), then
+the decoder's mean; ``--per-z2 N`` makes rows of N images that share one z2 and redraw z1,
+which shows what each layer holds.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ EXAMPLES = """examples:
   python -m tinyvae.sample --pretrained fashion-conv --out samples.png
   python -m tinyvae.sample --pretrained fashion-conv --walk --frames 60 --out walk.gif
   python -m tinyvae.sample --run runs/cvae --walk --label all --out classes.gif
-  python -m tinyvae.sample --list-pretrained"""
+  python -m tinyvae.sample --list-pretrained
+  python -m tinyvae.sample --run runs/two --n 64 --per-z2 8 --out levels.png  # two layers"""
 
 
 def build_parser() -> Parser:
@@ -97,8 +101,27 @@ def build_parser() -> Parser:
         metavar="SECONDS",
         help="length of one loop in seconds (default: 4)",
     )
+    parser.add_argument(
+        "--per-z2",
+        type=bounded_int(1, MAX_IMAGES),
+        metavar="N",
+        help="two latent layers: rows of N images that share one z2 ~ p(z2) and each redraw "
+        "z1 ~ p(z1|z2)",
+    )
     add_backend_flag(parser)
     return parser
+
+
+def shared_top(z, per_row: int, model):
+    """z (n, L1 + L2) = [eps1 | z2] with z2 repeated along each row of ``per_row`` images."""
+    if not hasattr(model, "latent_dims"):
+        raise UserError(
+            "--per-z2 needs a run with two latent layers (--latent-dim L1,L2): leave it out "
+            "for this run"
+        )
+    L1, first = model.latent_dims[0], np.arange(len(z)) // per_row * per_row
+    z[:, L1:] = z[first, L1:]
+    return z
 
 
 def labels_for(label, n: int, num_classes: int):
@@ -169,6 +192,8 @@ def main(argv=None) -> int:
             f"{MAX_IMAGES // model.num_classes} or less"
         )
     z = np.random.default_rng(args.seed).standard_normal((count, model.latent_dim))  # (n, L)
+    if args.per_z2:
+        z, per_row = shared_top(z, args.per_z2, model), args.per_z2
     images = model.backend.to_host(model.decode(model.backend.asarray(z), labels))  # (n, D)
 
     shape = image_shape(ckpt, model.input_dim)
@@ -180,13 +205,15 @@ def main(argv=None) -> int:
         if per_row
         else f" of class {labels[0]}"
     )
+    if args.per_z2:
+        what = f", each row one z2 and {args.per_z2} draws of z1"
     plots.save_grid(  # written atomically; a folder it cannot write in is a UserError
         out,
         images,
         shape,
         ncols=ncols,
         title=f"{count} samples{what} from {source}",
-        row_labels=None if per_row is None else list(range(model.num_classes)),
+        row_labels=None if per_row is None or labels is None else list(range(model.num_classes)),
     )
     print(f"wrote {count} samples to {out}")
     return 0

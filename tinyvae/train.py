@@ -44,13 +44,15 @@ from tinyvae.tools.config import (
     check,
     check_arch_flags,
     check_batch_size,
+    check_upper_hidden,
     to_dict,
 )
 from tinyvae.tools.data import Batches, load, seed_for
 from tinyvae.tools.evaluation import (
-    active_units,
+    active_units_per_layer,
     check_data,
     evaluate_loss,
+    layer_counts,
     posterior_means,
     prepare_test_set,
 )
@@ -88,6 +90,7 @@ def main(argv=None) -> int:
         if saved is not None:
             config = resumed_config(saved, given)
         check_arch_flags(config, given)  # the saved architecture's, when resumed
+        check_upper_hidden(config, given)
         if saved is not None:
             before = (saved.meta.get("config") or {}).get("backend", config.backend)
             if before != config.backend:  # allowed, but the bits differ from here on
@@ -110,6 +113,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
     refused; the default 128 on a smaller data set makes one batch of all of it)."""
     backend = get_backend(config.backend)  # a missing CuPy or GPU is said before loading data
     from tinyvae.tools import plots  # matplotlib (slow to import) and its settings, checked early
+
     dataset = load(config.dataset, config.data_dir, progress=not config.no_progress)
     if saved is None and "batch_size" in given:
         data = f"--data-dir {config.data_dir}" if config.data_dir else dataset.name
@@ -209,7 +213,7 @@ def train(config, folder: Path, saved=None, given=()) -> int:
                 "threads": threads
             }
             history = state["history"] + [record]
-            print(log_line(record, config, model.latent_dim), flush=True)
+            print(log_line(record, config, model), flush=True)
             # The epoch's files first, its checkpoint last: a run killed in between redoes
             # the epoch (bit for bit) and rewrites them, and a checkpoint never describes
             # files that are not there.
@@ -228,7 +232,7 @@ def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
     """Score the test set and build the epoch's metrics record (losses in nats per image)."""
     start = time.perf_counter()
     test = evaluate_loss(model, test_x, test_y, seed=seed_for(config.seed, epoch, EVAL))
-    active = active_units(model, test_x, test_y)
+    per_layer = active_units_per_layer(model, test_x, test_y)
     return {
         "epoch": epoch,
         "train_loss": result["train_loss"],  # negative ELBO, mean over the epoch's steps
@@ -239,7 +243,8 @@ def finish_epoch(model, config, epoch, result, test_x, test_y) -> dict:
         "test_kl": test["kl"],
         "objective": result["objective"],  # what was minimised (differs with beta or iwae)
         "beta": result["beta"],
-        "active_units": active,
+        "active_units": sum(per_layer),
+        "active_units_per_layer": per_layer,  # bottom first: [z1, z2] with two latent layers
         "seconds": result["train_seconds"] + time.perf_counter() - start,
         "train_seconds": result["train_seconds"],
         "images_per_s": result["images_per_s"],
@@ -262,12 +267,14 @@ def stopped(folder, where: str, status: int = INTERRUPTED) -> int:
     return status
 
 
-def log_line(r: dict, config, latent_dim: int) -> str:
-    """One line per epoch: the losses in nats per image, then how long it took."""
+def log_line(r: dict, config, model) -> str:
+    """One line per epoch: the losses in nats per image, active units (per latent layer),
+    then how long it took."""
+    per_layer = r.get("active_units_per_layer", [r["active_units"]])
     return (
         f"epoch {r['epoch']:{len(str(config.epochs))}d}/{config.epochs}  "
         f"train {r['train_loss']:.2f} (recon {r['recon']:.2f} + KL {r['kl']:.2f})  "
-        f"test {r['test_loss']:.2f}  active {r['active_units']}/{latent_dim}  "
+        f"test {r['test_loss']:.2f}  active {layer_counts(per_layer, model)}  "
         f"{r['seconds']:.2f} s  {r['images_per_s']:,.0f} img/s"
     )
 

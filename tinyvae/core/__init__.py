@@ -9,6 +9,8 @@
 5. ``params.py``: every parameter as a view into one flat buffer.
 6. ``model.py``: the VAE: the ELBO and IWAE objectives, forward then backward, and the
    backward pass through decoder, reparameterization and encoder (lessons 6 and 11).
+   ``hierarchical.py``: the same with two layers of latent variables, z1 below z2: a KL
+   that needs a sample, and the backward pass through two reparameterizations (lesson 13).
 7. ``optim.py``: SGD and Adam (lessons 6 and 8).
 8. ``conv.py``: Conv2d and ConvTranspose2d by im2col and col2im (lesson 10).
 

@@ -79,6 +79,26 @@ def check_architecture(input_dim, hidden, latent_dim, likelihood, activation, in
     return [], channels, [H, W]
 
 
+def check_hierarchy(latent_dim, upper_hidden, arch, num_classes) -> tuple:
+    """Two layers of latent variables: ``latent_dim`` (L1, L2), bottom first, and the hidden
+    sizes between them. Returns ``((L1, L2), upper_hidden)`` as lists of ints; a ModelError
+    names what is wrong (a conv or conditional model has one latent layer only)."""
+    dims = positive_sizes("latent_dim", latent_dim)
+    if len(dims) != 2:
+        raise ModelError(f"latent_dim must be two sizes, bottom first, like (100, 50); got {dims}")
+    if arch != "mlp":
+        raise ModelError(
+            f"two latent layers need arch='mlp': the {arch} encoder and decoder have one "
+            "latent layer; give one latent size, or use arch='mlp'"
+        )
+    if num_classes:
+        raise ModelError("two latent layers are not conditional: leave num_classes at 0")
+    upper = positive_sizes("upper_hidden sizes", upper_hidden)
+    if not upper:
+        raise ModelError("upper_hidden must name at least one layer between z1 and z2, like (100,)")
+    return dims, upper
+
+
 def positive_sizes(name, sizes) -> list:
     """``sizes`` as a list of positive ints, or a ModelError naming ``name``."""
     sizes = [int(n) for n in sizes]

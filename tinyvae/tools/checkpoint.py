@@ -31,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae.core.backend import DTYPES
+from tinyvae.core.hierarchical import HierarchicalVAE
 from tinyvae.core.model import VAE
 from tinyvae.errors import CheckpointError
 from tinyvae.tools.files import atomic_write, remove_stale_temporaries
+from tinyvae.tools.model_description import check_model, describe
 
 FORMAT, VERSION = "tinyvae-checkpoint", 2  # version 1 is read too, and converted
 #: model.config entries that fix the architecture (a checkpoint fits only a model that agrees)
 ARCHITECTURE = ("input_dim", "hidden", "latent_dim", "likelihood", "activation", "num_classes",
-                "gaussian_logvar", "arch", "channels", "image_shape")  # fmt: skip
+                "gaussian_logvar", "arch", "channels", "image_shape", "upper_hidden")  # fmt: skip
 
 
 @dataclass
@@ -175,8 +176,9 @@ def _meta(path, stored) -> dict:
             raise CheckpointError(f"{path}: damaged description (parameter shape {entry!r})")
     if meta["version"] == 1:
         meta = _from_version_1(meta)
-    meta["model"] = {"arch": "mlp", "channels": None, "image_shape": None} | meta["model"]  # older: MLPs
-    _check_model(path, meta["model"], meta["param_shapes"])
+    older = {"arch": "mlp", "channels": None, "image_shape": None}  # older checkpoints: MLPs
+    meta["model"] = older | meta["model"]
+    check_model(path, meta["model"], meta["param_shapes"])
     step = (meta.get("optimizer") or {}).get("t", 0)
     if type(step) is not int or step < 0:
         raise CheckpointError(f"{path}: damaged description (optimizer step {step!r})")
@@ -187,6 +189,7 @@ def _from_version_1(meta: dict) -> dict:
     """Version 1 numbered layers with the activations counted (``encoder.0``, ``encoder.2``,
     ...); version 2 numbers the Linear layers only (``encoder.0``, ``encoder.1``, ...). The
     flat buffer's order is the same, so renaming converts it."""
+
     def renamed(name):
         part, index, rest = name.split(".", 2) if name.count(".") == 2 else (name, "", "")
         whole = index.isascii() and index.isdigit()
@@ -194,38 +197,6 @@ def _from_version_1(meta: dict) -> dict:
 
     shapes = [[renamed(name), shape] for name, shape in meta["param_shapes"]]
     return meta | {"version": VERSION, "param_shapes": shapes}
-
-
-def _check_model(path, model: dict, param_shapes: list) -> None:
-    """The model description has the right types, and no size larger than any parameter
-    has (so a damaged description cannot make us build a huge model)."""
-    largest = max((n for _, shape in param_shapes for n in shape), default=0)
-
-    def size(value, least=1):
-        return type(value) is int and least <= value <= largest
-
-    hidden, logvar, seed = model.get("hidden"), model.get("gaussian_logvar"), model.get("seed", 0)
-    channels, shape, pixels = model["channels"], model["image_shape"], model.get("input_dim")
-    mlp = model["arch"] == "mlp" and channels is None and shape is None and size(pixels)
-    # A conv model's image can have more pixels than a weight has numbers, but each convolution
-    # halves its sides: they are at most 2 ** len(channels) times a parameter's size.
-    side = lambda n: type(n) is int and 1 <= n <= 2 ** len(channels) * (largest + 1)
-    conv = model["arch"] == "conv" and isinstance(channels, list) and 0 < len(channels) <= 16
-    conv = conv and all(map(size, channels)) and isinstance(shape, list) and len(shape) == 2
-    ok = (
-        (mlp or (conv and all(map(side, shape)) and pixels == shape[0] * shape[1]))
-        and size(model.get("latent_dim"))
-        and size(model.get("num_classes", 0), least=0)
-        and isinstance(hidden, list)
-        and all(size(h) for h in hidden)
-        and all(isinstance(model.get(k), str) for k in ("likelihood", "activation"))
-        and model.get("dtype", "float32") in DTYPES
-        and type(seed) is int
-        and seed >= 0  # any seed --seed takes (NumPy takes integers of any size)
-        and (logvar is None or (type(logvar) in (int, float) and math.isfinite(logvar)))
-    )
-    if not ok:
-        raise CheckpointError(f"{path}: damaged description (model {describe(model)})")
 
 
 def _check_arrays(path, arrays, meta) -> None:
@@ -242,18 +213,6 @@ def _check_arrays(path, arrays, meta) -> None:
             )
     if not np.isfinite(params).all():
         raise CheckpointError(f"{path}: parameters contain NaN or Inf")
-
-
-def describe(model_config: dict) -> str:
-    """``"784-400-20 relu bernoulli"``, ``"conv 28x28-32-64-20 relu bernoulli"``: an
-    architecture in a few words, for messages."""
-    c, conv, shape = model_config, model_config.get("arch") == "conv", model_config.get("image_shape")
-    hidden = c.get("channels" if conv else "hidden") or []
-    hidden = hidden if isinstance(hidden, list) else [hidden]
-    first = f"conv {'x'.join(map(str, shape))}" if conv and isinstance(shape, list) else c.get("input_dim")
-    sizes = "-".join(str(s) for s in [first, *hidden, c.get("latent_dim")])
-    extra = f" {c['num_classes']} classes" if c.get("num_classes") else ""
-    return f"{sizes} {c.get('activation')} {c.get('likelihood')}{extra}"
 
 
 def restore(ckpt: Checkpoint, model, optimizer=None) -> None:
@@ -292,7 +251,8 @@ def restore(ckpt: Checkpoint, model, optimizer=None) -> None:
 def build_model(ckpt: Checkpoint, backend="numpy"):
     """A new VAE with the checkpoint's architecture and weights, on ``backend``."""
     try:
-        model = VAE(**ckpt.meta["model"], backend=backend)
+        kind = HierarchicalVAE if "upper_hidden" in ckpt.meta["model"] else VAE
+        model = kind(**ckpt.meta["model"], backend=backend)
     except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{ckpt.path}: cannot rebuild its model ({error})") from None
     restore(ckpt, model)

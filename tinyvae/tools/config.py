@@ -27,6 +27,7 @@ from tinyvae.core.networks import ARCHS, INITS
 from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import UserError
 from tinyvae.tools.data import AUGMENT_DEGREES, BINARIZE, NAMES, NOISES
+from tinyvae.tools.sizes import parse_hidden, parse_latent, parse_sizes
 
 
 def arg(default, help, choices=None, check=None, metavar=None, kind=None):
@@ -78,7 +79,21 @@ class TrainConfig:
         check="sizes",
         metavar="SIZES",
     )
-    latent_dim: int = arg(20, "size of the latent code z", check="positive")
+    latent_dim: int | tuple = arg(
+        20,
+        "size of the latent code z; two sizes, bottom first (100,50), make two layers of "
+        "latent variables, z1 below z2 (--arch mlp only)",
+        check="latent",
+        metavar="L or L1,L2",
+        kind=str,
+    )
+    upper_hidden: tuple = arg(
+        (100, 100),
+        "two latent layers: hidden layer sizes between z1 and z2, comma separated; q(z2|z1) "
+        "has them and p(z1|z2) mirrors them (--hidden is between x and z1)",
+        check="sizes",
+        metavar="SIZES",
+    )
     activation: str = arg("relu", "nonlinearity between layers", tuple(ACTIVATIONS))
     likelihood: str = arg("bernoulli", "decoder distribution p(x|z)", LIKELIHOODS)
     gaussian_logvar: float | None = arg(
@@ -190,6 +205,8 @@ def check(config: TrainConfig) -> TrainConfig:
         kind = meta["kind"]
         if meta["check"] == "sizes":
             parse_sizes(value, flag(f.name))
+        elif meta["check"] == "latent":
+            config.latent_dim = parse_latent(value)
         elif isinstance(f.default, bool):
             if not isinstance(value, bool):
                 raise UserError(f"{flag(f.name)} is a switch (True or False), got {value!r}")
@@ -201,7 +218,18 @@ def check(config: TrainConfig) -> TrainConfig:
             whole = kind is not int or isinstance(value, int)
             if not (number and whole and math.isfinite(value) and ok(value)):
                 raise UserError(f"{flag(f.name)} must be {wanted(f)}; got {value!r}")
-    config.hidden, config.channels = parse_hidden(config.hidden), parse_sizes(config.channels, "--channels")
+    config.hidden, config.channels = (
+        parse_hidden(config.hidden),
+        parse_sizes(config.channels, "--channels"),
+    )
+    config.upper_hidden = parse_sizes(config.upper_hidden, "--upper-hidden")
+    if two_layers(config) and (config.arch != "mlp" or config.conditional):
+        other = "--arch conv" if config.arch != "mlp" else "--conditional"
+        raise UserError(
+            f"--latent-dim {','.join(map(str, config.latent_dim))} (two latent layers) works "
+            f"with --arch mlp only and without --conditional, and this run has {other}: give "
+            "one latent size, or leave it out"
+        )
     if config.gaussian_logvar is not None and config.likelihood != "gaussian":
         raise UserError("--gaussian-logvar applies only to --likelihood gaussian")
     if config.resume and not config.out:
@@ -221,6 +249,20 @@ def check_arch_flags(config: TrainConfig, given) -> None:
             )
 
 
+def two_layers(config) -> bool:
+    """Whether ``config`` asks for two layers of latent variables (--latent-dim L1,L2)."""
+    return isinstance(config.latent_dim, tuple)
+
+
+def check_upper_hidden(config: TrainConfig, given) -> None:
+    """``--upper-hidden`` shapes only a model with two latent layers: refused otherwise."""
+    if "upper_hidden" in given and not two_layers(config):
+        raise UserError(
+            "--upper-hidden applies only to two latent layers (--latent-dim L1,L2, like "
+            f"100,50), and this run has one, --latent-dim {config.latent_dim}: leave it out"
+        )
+
+
 def check_batch_size(config: TrainConfig, images: int, data: str) -> None:
     """A batch larger than the training set would make every epoch one step: refuse it."""
     if config.batch_size > images:
@@ -234,31 +276,13 @@ def unknown_choice(name: str, value, choices) -> str:
     return f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
 
 
-def parse_hidden(text) -> tuple:
-    """``"512,256"`` (or ``(512, 256)``) -> ``(512, 256)``; anything else is a UserError."""
-    return parse_sizes(text, "--hidden")
-
-
-def parse_sizes(text, name: str) -> tuple:
-    """``"32,64"`` (or ``(32, 64)``) -> ``(32, 64)`` for flag ``name``; else a UserError."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    try:
-        sizes = tuple(int(str(p).strip()) for p in parts)
-    except ValueError:
-        sizes = ()
-    if not sizes or any(s < 1 for s in sizes):
-        example = "32 or 32,64" if name == "--channels" else "400 or 512,256"
-        raise UserError(
-            f"{name} must be positive layer sizes separated by commas, like {example}; "
-            f"got {text!r}"
-        )
-    return sizes
-
-
 def to_dict(config: TrainConfig) -> dict:
     """A JSON-able dict (what ``config.json`` holds)."""
     out = asdict(config)
     out["hidden"], out["channels"] = list(config.hidden), list(config.channels)
+    out["upper_hidden"] = list(config.upper_hidden)
+    if two_layers(config):
+        out["latent_dim"] = list(config.latent_dim)
     return out
 
 

@@ -89,6 +89,23 @@ def active_units(model, x, labels=None, threshold=0.01) -> int:
     return int((mu.var(axis=0) > threshold).sum())
 
 
+def active_units_per_layer(model, x, labels=None, threshold=0.01) -> list:
+    """Active units of each latent layer, bottom first: ``[a]`` for one layer, ``[a1, a2]``
+    for two (z1, then z2 taken at z1's posterior mean, as ``HierarchicalVAE.encode`` gives it)."""
+    active = posterior_means(model, x, labels).var(axis=0) > threshold  # (L,)
+    sizes = getattr(model, "latent_dims", (model.latent_dim,))
+    ends = np.cumsum((0, *sizes))
+    return [int(active[a:b].sum()) for a, b in zip(ends[:-1], ends[1:])]
+
+
+def layer_counts(per_layer, model) -> str:
+    """``"12/20"``, or for two layers ``"z1 30/100 z2 4/50"``: active units in words."""
+    sizes = getattr(model, "latent_dims", (model.latent_dim,))
+    if len(sizes) == 1:
+        return f"{per_layer[0]}/{sizes[0]}"
+    return " ".join(f"z{i} {a}/{n}" for i, (a, n) in enumerate(zip(per_layer, sizes), start=1))
+
+
 def mean_log_likelihood(model, x, labels, k: int, seed=0, progress=False) -> float:
     """Mean importance-weighted log p(x) over the rows of x, with a progress bar per image."""
     per_call = max(1, 65536 // k)  # images per call: a few seconds of work each

@@ -62,6 +62,11 @@ def decoder_to_dict(model, image_shape, codes=None, labels=None) -> dict:
             "linear layers only (h = h @ W + b), which cannot decode it; export a run trained "
             "with --arch mlp"
         )
+    if hasattr(model, "latent_dims"):
+        raise UserError(
+            "this run has two latent layers (--latent-dim L1,L2): the export holds one "
+            "decoder from z to x, which cannot sample it; export a run with one latent size"
+        )
     H, W = (int(n) for n in image_shape)
     if H * W != model.input_dim:
         raise ValueError(f"image_shape {H}x{W} does not hold the model's {model.input_dim} pixels")

@@ -27,6 +27,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from tinyvae.core.hierarchical import HierarchicalVAE
 from tinyvae.core.model import VAE
 from tinyvae.core.optim import OPTIMIZERS
 from tinyvae.errors import Diverged
@@ -41,6 +42,20 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
     ``image_shape`` (default: square; the conv recipe needs it), on ``backend`` (a Backend
     already built, whose dtype the model takes, or by default the one ``config.backend``
     names, in float32)."""
+    if isinstance(config.latent_dim, tuple):  # two layers of latent variables, z1 below z2
+        return HierarchicalVAE(
+            input_dim,
+            hidden=config.hidden,
+            latent_dim=config.latent_dim,
+            upper_hidden=config.upper_hidden,
+            likelihood=config.likelihood,
+            activation=config.activation,
+            backend=config.backend if backend is None else backend,
+            dtype="float32" if backend is None else backend.dtype,
+            seed=config.seed,
+            gaussian_logvar=config.gaussian_logvar,
+            init=config.init,
+        )
     model = VAE(
         input_dim,
         hidden=config.hidden,
@@ -220,5 +235,3 @@ def check_parameters(model, config, where: str) -> None:
             "probably too high (lower --lr, or add --clip-norm); the last good checkpoint "
             "is kept"
         )
-
-
