@@ -124,11 +124,11 @@ def test_halves_refuse_what_they_cannot_split():
 
 @pytest.mark.slow
 def test_a_two_thread_run_stopped_and_resumed_matches_one_never_stopped(tmp_path):
-    """--threads 2 (halves, where two CPUs are allowed): --epochs 2, then --resume to 3,
+    """A conv run on --threads 2 (halves, where two CPUs are allowed): --epochs 2, then --resume to 3,
     against 3 epochs at once; the same bits (the split is fixed, so the sums are too)."""
     env = {**os.environ, "PYTHONPATH": PROJECT}
-    recipe = ["--dataset", "digits", "--batch-size", "50", "--hidden", "64", "--threads", "2",
-              "--seed", "2", "--no-progress", "--pictures-every", "100"]  # fmt: skip
+    recipe = ["--dataset", "digits", "--batch-size", "50", "--arch", "conv", "--channels", "4,8",
+              "--threads", "2", "--seed", "2", "--no-progress", "--pictures-every", "100"]  # fmt: skip
 
     def train(*args):
         done = subprocess.run([sys.executable, "-m", "tinyvae.train", *recipe, *args],

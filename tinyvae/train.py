@@ -177,10 +177,11 @@ def train(config, folder: Path, saved=None, given=()) -> int:
             plots.save_final_pictures(folder, model, mu, to_host(test_x[:8]), dataset.test_y,
                                       shape, dataset.class_names)  # fmt: skip
 
-    # More than one thread on the CPU: each thread runs its share of the batch, products
-    # included, with one BLAS thread (tinyvae/tools/halves.py), rather than BLAS splitting
-    # each product alone.
-    split = (threads or 1) > 1 and hasattr(optimizer, "step_part")  # Adam's parts; not SGD
+    # A conv VAE on more than one CPU thread: each thread runs its share of the batch,
+    # products included, with one BLAS thread (tinyvae/tools/halves.py), rather than BLAS
+    # splitting each product alone; measured faster for the conv recipe, not for the MLP
+    # (benchmarks/README.md). With Adam only (it steps the buffer by parts).
+    split = (threads or 1) > 1 and config.arch == "conv" and hasattr(optimizer, "step_part")
     halves = HalfBatches(model, optimizer, threads) if split else None
     each = f"; each thread runs 1/{threads} of every batch, with one BLAS thread" if halves else ""
     print(f"BLAS threads: {threads or '-'} ({why}){each}", flush=True)
