@@ -323,9 +323,15 @@ def stage(
         doc = ast.get_docstring(ast.parse((ROOT / path).read_text())) or ""
         first = html.escape(doc.strip().split("\n\n")[0].replace("\n", " "))
         first = re.sub(r"``([^`]+)``", r"<code>\1</code>", first)
+        first = re.sub(  # Sphinx's roles: :class:`~a.b.C` shows C, :func:`a.f` shows a.f
+            r":(?:class|func|meth|mod|attr|obj):`(~?)([^`]+)`",
+            lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>",
+            first,
+        )
         first = re.sub(r":math:`([^`]+)`", r"\\(\1\\)", first)
         href = page_of(path)[len("code/") : -3] + ".html"
-        rows.append(f'<tr><td>{position}</td><td><a href="{href}"><code>{path}</code></a></td>'
+        shown = path.replace("/", "/<wbr>")  # a long path may break after a slash on a phone
+        rows.append(f'<tr><td>{position}</td><td><a href="{href}"><code>{shown}</code></a></td>'
                     f"<td>{first}</td></tr>")  # fmt: skip
     where = (
         f'The whole repository is at <a href="{repo_url}">{html.escape(repo_url)}</a>.'
