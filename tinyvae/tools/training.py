@@ -42,22 +42,7 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
     ``image_shape`` (default: square; the conv recipe needs it), on ``backend`` (a Backend
     already built, whose dtype the model takes, or by default the one ``config.backend``
     names, in float32)."""
-    if isinstance(config.latent_dim, tuple):  # two layers of latent variables, z1 below z2
-        return HierarchicalVAE(
-            input_dim,
-            hidden=config.hidden,
-            latent_dim=config.latent_dim,
-            upper_hidden=config.upper_hidden,
-            likelihood=config.likelihood,
-            activation=config.activation,
-            backend=config.backend if backend is None else backend,
-            dtype="float32" if backend is None else backend.dtype,
-            seed=config.seed,
-            gaussian_logvar=config.gaussian_logvar,
-            init=config.init,
-        )
-    model = VAE(
-        input_dim,
+    common = dict(
         hidden=config.hidden,
         latent_dim=config.latent_dim,
         likelihood=config.likelihood,
@@ -65,14 +50,19 @@ def make_model(config, input_dim: int, num_classes: int = 0, backend=None, image
         backend=config.backend if backend is None else backend,
         dtype="float32" if backend is None else backend.dtype,
         seed=config.seed,
-        num_classes=num_classes if config.conditional else 0,
         gaussian_logvar=config.gaussian_logvar,
         init=config.init,
+    )
+    if isinstance(config.latent_dim, tuple):  # two layers of latent variables, z1 below z2
+        return HierarchicalVAE(input_dim, upper_hidden=config.upper_hidden, **common)
+    return VAE(
+        input_dim,
+        num_classes=num_classes if config.conditional else 0,
         arch=config.arch,
         channels=config.channels,
         image_shape=image_shape if config.arch == "conv" else None,
+        **common,
     )
-    return model
 
 
 def augmentation(image_shape) -> dict:
