@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 import tinyvae
 from tinyvae.core.backend import get_backend
+from tinyvae.core.gradcheck import check_gradient, directional_check
 from tinyvae.cupy_check import cupy_unavailable_reason
 from tinyvae.tools.config import TrainConfig, check
 from tinyvae.tools.data import Batches, load
@@ -71,6 +72,19 @@ def gpu_backend(request, monkeypatch):
 def digits():
     """The bundled 8x8 digits (a Dataset), loaded once."""
     return load("digits")
+
+
+def worst_gradient_error(model, **kwargs):
+    """Largest relative error over all parameters: per element and along a random direction."""
+    loss = lambda: model.loss_and_grads(**kwargs)[0]
+    _, _, grads = model.loss_and_grads(**kwargs)
+    grads = {k: g.copy() for k, g in grads.items()}
+    errors = {}
+    for name, p in model.parameters().items():
+        errors[name] = max(
+            check_gradient(loss, p, grads[name]), directional_check(loss, p, grads[name])
+        )
+    return max(errors.values()), errors
 
 
 def nudged_vae(input_dim, seed=0, **kwargs):

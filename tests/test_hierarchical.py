@@ -3,9 +3,9 @@ a planted error that must fail them, and the model's values recomputed independe
 
 import numpy as np
 import pytest
+from conftest import worst_gradient_error
 
 from tinyvae.core import hierarchical
-from tinyvae.core.gradcheck import check_gradient, directional_check
 from tinyvae.core.hierarchical import HierarchicalVAE
 from tinyvae.errors import ModelError
 
@@ -27,19 +27,6 @@ def make_model(seed=0, **kwargs):
 def batch(seed=0, n=BATCH, samples=1):
     rng = np.random.default_rng(seed)
     return rng.random((n, D_IN)), rng.standard_normal((samples, n, L1 + L2))
-
-
-def worst_gradient_error(model, **kwargs):
-    """Largest relative error over all parameters: per element and along a random direction."""
-    loss = lambda: model.loss_and_grads(**kwargs)[0]
-    _, _, grads = model.loss_and_grads(**kwargs)
-    grads = {k: g.copy() for k, g in grads.items()}
-    errors = {}
-    for name, p in model.parameters().items():
-        errors[name] = max(
-            check_gradient(loss, p, grads[name]), directional_check(loss, p, grads[name])
-        )
-    return max(errors.values()), errors
 
 
 CASES = [

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import nudged_vae
+from conftest import nudged_vae, worst_gradient_error
 
 import tinyvae
 from tinyvae.core import distributions as dist
-from tinyvae.core.gradcheck import check_gradient, directional_check
 
 TOL = 1e-6
 D_IN, LATENT, BATCH = 7, 3, 5
@@ -20,19 +19,6 @@ def batch(seed=0, n=BATCH, samples=1):
     rng = np.random.default_rng(seed)
     x = rng.random((n, D_IN))
     return x, rng.standard_normal((samples, n, LATENT)), rng.integers(0, 3, n)
-
-
-def worst_gradient_error(model, **kwargs):
-    """Largest relative error over all parameters: per element and along a random direction."""
-    loss = lambda: model.loss_and_grads(**kwargs)[0]
-    _, _, grads = model.loss_and_grads(**kwargs)
-    grads = {k: g.copy() for k, g in grads.items()}
-    errors = {}
-    for name, p in model.parameters().items():
-        errors[name] = max(
-            check_gradient(loss, p, grads[name]), directional_check(loss, p, grads[name])
-        )
-    return max(errors.values()), errors
 
 
 CASES = [
