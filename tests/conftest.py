@@ -74,6 +74,17 @@ def digits():
     return load("digits")
 
 
+def assert_refused_in_one_line(done, words=()) -> None:
+    """A finished command (``subprocess.run`` result) that refused its input as promised:
+    status 2, no traceback, one line on stderr, ``error: ...``, holding each of ``words``."""
+    err = done.stderr
+    assert done.returncode == 2, (done.returncode, err[-2000:])
+    assert "Traceback" not in err + done.stdout
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for fragment in words:
+        assert fragment in err, (fragment, err)
+
+
 def worst_gradient_error(model, **kwargs):
     """Largest relative error over all parameters: per element and along a random direction."""
     loss = lambda: model.loss_and_grads(**kwargs)[0]
