@@ -22,7 +22,8 @@ Up to four contestants run, each in its own process so that peak memory is its o
   ``--threads 1`` it is told to use one);
 * ``halves``: the same loop with each step as ``--threads`` shares of the batch, one per
   thread, each with one BLAS thread (``tinyvae/tools/halves.py``): what ``tinyvae.train``
-  runs with more than one thread (only with ``--threads`` 2 or more, on the CPU);
+  runs for ``--arch conv`` on more than one thread (only with ``--threads`` 2 or more, on
+  the CPU);
 * ``matmuls``: only the matrix products of tinyvae's forward and backward passes for one
   epoch (11 for the MLP, 17 for the conv recipe), same shapes, on the same backend: the
   floor an epoch cannot go below.
@@ -207,7 +208,7 @@ def tinyvae_contestant(device, batch_size, seed, x, compiled=True, arch="mlp", c
                        parts=1):  # fmt: skip
     """The tinyvae training loop; returns ``run_epoch() -> mean loss`` and a sync function.
     ``parts`` > 1: each step as that many shares of the batch on as many threads, as
-    ``tinyvae.train`` runs it with more than one thread (``tinyvae/tools/halves.py``)."""
+    ``tinyvae.train`` runs a conv model on more than one thread (``tinyvae/tools/halves.py``)."""
     import tinyvae
     from tinyvae.tools.halves import HalfBatches
 
@@ -428,7 +429,6 @@ def gpu_present():
 
 def race(args, device, batch_size):
     """Run the contestants in turns on one device and batch size; a dict of results."""
-    env = thread_env(args.threads)
     flags = dict(device=device, batch_size=batch_size, seed=args.seed, threads=args.threads,
                  images=args.images)  # fmt: skip
     flags.update(data_dir=args.data_dir, arch=args.arch, channels=args.channels)
@@ -437,7 +437,7 @@ def race(args, device, batch_size):
     adam = "cupy kernel" if device == "cupy" else "compiled" if numba_present() else "numpy"
     names = ["tinyvae", "matmuls"] + ([] if args.no_torch else ["torch"])
     names += ["jax"] if args.jax_python and device == "numpy" else []
-    if device == "numpy" and args.threads > 1:  # what tinyvae.train runs on threads > 1
+    if device == "numpy" and args.threads > 1:  # what tinyvae.train runs for --arch conv
         names.insert(1, "halves")
     if adam == "compiled":  # "tinyvae" runs the compiled loop: time NumPy's passes too
         names.insert(1, "tinyvae-np")
@@ -446,8 +446,8 @@ def race(args, device, batch_size):
         python = {"torch": args.torch_python, "jax": args.jax_python}.get(name, sys.executable)
         numpy_only = {"TINYVAE_KERNELS": "numpy"} if name == "tinyvae-np" else {}
         one_thread = {"XLA_FLAGS": XLA_ONE_THREAD} if name == "jax" and args.threads == 1 else {}
-        one_blas = thread_env(1) if name == "halves" else {}  # each share, one BLAS thread
-        w = Worker(python, [name, *common], env | numpy_only | one_thread | one_blas)
+        blas = 1 if name == "halves" else args.threads  # each share runs one BLAS thread
+        w = Worker(python, [name, *common], thread_env(blas) | numpy_only | one_thread)
         if w.hello.get("ok"):
             workers[name] = w
         else:

@@ -57,7 +57,7 @@ class HalfBatches:
     ``step = HalfBatches(model, opt)``; then ``loss, parts = step(x)`` computes the loss
     and its gradient into ``model.flat.grad`` and updates the parameters, as
     ``model.loss_and_grads(x, validate=False)`` then ``opt.step()`` would, up to rounding
-    (``tinyvae.train`` does so when it gives a run more than one thread).
+    (``tinyvae.train`` does so for a conv model it gives more than one thread).
     Only for the CPU (NumPy) backend; the caller sets BLAS to one thread (each thread then
     runs its own products)."""
 
