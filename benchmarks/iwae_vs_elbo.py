@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 import tinyvae
 from tinyvae.tools.data import SYSTEM_DIRS, Batches, load
-from tinyvae.tools.threads import use_automatic_threads
+from tinyvae.tools.threads import automatic_threads, product_shapes
 
 
 def parse_args(argv=None):
@@ -108,14 +108,11 @@ def main(argv=None):
     ds, note = load_data(args.data)
     if note and not args.json_only:
         print("note:", note)
-    if args.threads is None:  # the Linear layers' (in, out) sizes, encoder then decoder
-        sizes = [ds.train_x.shape[1], *args.hidden, 2 * args.latent]
-        back = [args.latent, *reversed(args.hidden), ds.train_x.shape[1]]
-        weights = list(zip(sizes, sizes[1:])) + list(zip(back, back[1:]))
-        args.threads, why = use_automatic_threads(weights, args.batch_size)
-    else:
-        threadpool_limits(args.threads, user_api="blas")  # for the rest of this run
-        why = "--threads"
+    why = "--threads"
+    if args.threads is None:  # chosen for the products of the models trained below
+        shaped = tinyvae.VAE(ds.train_x.shape[1], hidden=args.hidden, latent_dim=args.latent)
+        args.threads, why = automatic_threads(product_shapes(shaped, args.batch_size))
+    threadpool_limits(args.threads, user_api="blas")  # for the rest of this run
     if not args.json_only:
         print(f"BLAS threads: {args.threads} ({why})")
     # The test images, binarized once: the same 0/1 images score both models.
