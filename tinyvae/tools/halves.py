@@ -9,8 +9,9 @@ the KL and Adam, about a quarter of a step, run on one. Here the *batch* is spli
 
 where :math:`\mathcal L_1` and :math:`\mathcal L_2` are the mean losses of the first
 :math:`B_1` rows and of the other :math:`B_2`. Each half runs the model's own
-``loss_and_grads``, unchanged, on a *twin*: a model that shares the parameters (the same
-``flat.data``) but has its own gradient buffer and its own layer caches. The two halves run
+``loss_and_grads``, unchanged: the first on the model, the second on a *twin*, a model that
+shares the parameters (the same ``flat.data``) but has its own gradient buffer and its own
+layer caches. The two halves run
 at once on two threads, each with one BLAS thread; NumPy lets go of Python's lock inside
 matrix products and large elementwise operations, so both cores do every part of the step.
 Then the two gradients are weighed and summed into ``model.flat.grad``, half of the buffer
@@ -28,8 +29,6 @@ within rounding of the one-thread run (``tests/test_perf_paths.py`` measures how
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 
 from tinyvae.core.optim import clip_grad_norm
 
@@ -67,7 +66,8 @@ class HalfBatches:
         if not hasattr(opt, "step_part"):
             raise ValueError("HalfBatches steps Adam by parts of the buffer: give it an Adam")
         self.model, self.opt, self.parts = model, opt, int(parts)
-        self.twins = [shared_twin(model) for _ in range(self.parts)]
+        # The model runs the first share itself; a twin of it runs each other share.
+        self.twins = [model] + [shared_twin(model) for _ in range(self.parts - 1)]
         # The calling thread runs the first share itself; the pool runs the others.
         self.pool = ThreadPoolExecutor(self.parts - 1, thread_name_prefix="tinyvae-half")
         self.buffer_parts = halves(model.flat.size, self.parts)
@@ -86,6 +86,7 @@ class HalfBatches:
         model, B, n = self.model, x.shape[0], self.parts
         eps = model._noise(eps, (int(samples), B, model.latent_dim))  # drawn as loss_and_grads would
         rows = halves(B, n)
+
         def share(twin, r):  # the model's own loss_and_grads on rows r of the batch
             return twin.loss_and_grads(
                 x[r], eps[:, r], beta, None if labels is None else labels[r], samples, objective,
@@ -109,8 +110,8 @@ class HalfBatches:
     def _weigh(self, part, weights, t):
         """grad = sum_i (B_i / B) grad_i over one part of the buffer; then, if ``t``, Adam's
         update ``t`` of that part."""
-        grad = self.model.flat.grad[part]
-        np.multiply(self.twins[0].flat.grad[part], weights[0], out=grad)
+        grad = self.model.flat.grad[part]  # the first share's gradient, weighed in place
+        grad *= weights[0]
         for twin, w in zip(self.twins[1:], weights[1:]):
             g = twin.flat.grad[part]
             g *= w  # the twin's buffer is scratch until its next loss_and_grads
