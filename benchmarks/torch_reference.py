@@ -18,6 +18,14 @@ with a ReLU between; PyTorch's default initialisation, which tinyvae's "pytorch"
     python benchmarks/torch_reference.py --arch conv     # the convolutional VAE
     python benchmarks/torch_reference.py --arch hierarchical   # two latent layers, 100 and 50
     python benchmarks/torch_reference.py --synthetic     # random data, for timing only
+    python benchmarks/torch_reference.py --arch hierarchical --same-start   # see below
+
+``--same-start`` (two latent layers only) starts PyTorch where tinyvae starts with the same
+seed: tinyvae's initial weights, its batches in its order and its reparameterisation noise,
+step by step (so it imports tinyvae, from this checkout). The two runs then differ only in
+how each library rounds its float32 arithmetic. Each epoch's test loss is also scored by
+tinyvae's own evaluation (its test noise for that seed and epoch) on PyTorch's weights, so
+it is the number tinyvae's ``metrics.jsonl`` records for its own weights.
 
 tinyvae itself never uses PyTorch. This module imports without it, and raises an
 ImportError saying what to install only when one of its functions is called.
@@ -157,10 +165,11 @@ def hierarchical_loss(outputs, x):
     return bce + kl1 + kl2
 
 
-def batch_loss(model, x):
-    """The summed loss of one batch for any of the three models."""
+def batch_loss(model, x, noise=None):
+    """The summed loss of one batch for any of the three models; ``noise`` (eps1, eps2) for
+    the two-layer one, or None to draw it."""
     if isinstance(model, HierarchicalVAE):
-        return hierarchical_loss(model(x), x)
+        return hierarchical_loss(model(x, *(noise or (None, None))), x)
     recon, mu, logvar = model(x)
     return loss_function(recon, x, mu, logvar)
 
@@ -187,20 +196,104 @@ def loss_function(recon_logits, x, mu, logvar):
     return bce + kld
 
 
-def train_epoch(model, optimizer, x, batch_size, generator):
-    """One pass over ``x`` (n, 784) in an order shuffled by ``generator``; mean loss per image."""
+def shuffled_batches(x, batch_size, generator):
+    """The batches of one pass over ``x`` (n, 784), in an order shuffled by ``generator``, as
+    (batch, None): the noise is drawn inside the model. The last batch may be smaller."""
+    order = torch.randperm(len(x), generator=generator)
+    for start in range(0, len(x), batch_size):
+        yield x[order[start : start + batch_size]], None  # (B, 784)
+
+
+def train_epoch(model, optimizer, x, batch_size, generator, batches=None):
+    """One pass over ``x`` (n, 784) in an order shuffled by ``generator``; mean loss per image.
+
+    ``batches``: (batch, noise) pairs instead (noise None or (eps1, eps2)), and each step then
+    takes the batch's mean loss, as tinyvae does, not its sum, as the example does. The two
+    have the same minimum, but Adam's steps tell them apart: Adam divides each gradient by
+    the root of its running square plus 1e-8, and that 1e-8 weighs B times more against a
+    mean's gradient than against a sum's, where gradients are small.
+    """
     require_torch()
     model.train()
-    order = torch.randperm(len(x), generator=generator)
     total = 0.0
-    for start in range(0, len(x), batch_size):  # the last batch may be smaller, as in the example
-        batch = x[order[start : start + batch_size]]  # (B, 784)
+    for batch, noise in batches or shuffled_batches(x, batch_size, generator):
         optimizer.zero_grad()
-        loss = batch_loss(model, batch)
-        loss.backward()
+        loss = batch_loss(model, batch, noise)
+        (loss / len(batch) if batches else loss).backward()
         total += loss.item()  # the loss before this step's update, as in the example
         optimizer.step()
     return total / len(x)
+
+
+TINYVAE_NETWORKS = {"encoder": "enc", "encoder_top": "enc_top", "decoder_top": "dec_top",
+                    "decoder": "dec"}  # tinyvae's HierarchicalVAE network -> HierarchicalVAE's here
+
+
+def tinyvae_layers(net):
+    """(tinyvae's name of a layer, e.g. "encoder.0", the PyTorch Linear) for every layer of
+    the two-layer model ``net``; tinyvae's ``W`` (n_in, n_out) is PyTorch's ``weight.T``."""
+    for ours, theirs in TINYVAE_NETWORKS.items():
+        linears = [layer for layer in getattr(net, theirs) if isinstance(layer, nn.Linear)]
+        for i, layer in enumerate(linears):
+            yield f"{ours}.{i}", layer
+
+
+def weights_from_tinyvae(tiny, net):
+    """Copy tinyvae's two-layer model ``tiny``'s weights into the PyTorch one ``net``."""
+    params = tiny.parameters()
+    with torch.no_grad():
+        for name, layer in tinyvae_layers(net):
+            layer.weight.copy_(torch.from_numpy(params[name + ".W"].T.copy()))
+            layer.bias.copy_(torch.from_numpy(params[name + ".b"]))
+
+
+def weights_to_tinyvae(net, tiny):
+    """Copy the PyTorch model ``net``'s weights into tinyvae's ``tiny``, in place."""
+    params = tiny.parameters()
+    for name, layer in tinyvae_layers(net):
+        params[name + ".W"][...] = layer.weight.detach().numpy().T
+        params[name + ".b"][...] = layer.bias.detach().numpy()
+
+
+class SameStart:
+    """``--same-start``: tinyvae's two-layer model for this seed, as a twin of ``net``.
+
+    Its initial weights are copied into ``net``; :meth:`batches` yields tinyvae's batches
+    and noise of an epoch, drawn from the generators ``tinyvae.tools.training.train_epoch``
+    uses; :meth:`test_loss` copies ``net``'s weights back into the twin and scores them
+    with tinyvae's ``evaluate_loss``, with the test noise tinyvae's trainer uses.
+    """
+
+    def __init__(self, net, train_x, batch_size, seed, hidden, latent, upper):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tinyvae
+        from tinyvae.core.hierarchical import HierarchicalVAE as TinyHierarchical
+        from tinyvae.tools.data import Batches
+
+        self.twin = TinyHierarchical(784, hidden=hidden, latent_dim=latent, upper_hidden=upper,
+                                     seed=seed)  # fmt: skip
+        self.net, self.seed, self.L1 = net, seed, latent[0]
+        labels = np.zeros(len(train_x), dtype=np.int64)  # unused by the model
+        self.data = Batches(train_x.numpy(), labels, self.twin.backend, batch_size, seed)
+        weights_from_tinyvae(self.twin, net)
+
+    def batches(self, epoch):
+        """(x (B, 784), (eps1 (B, L1), eps2 (B, L2))) for every step of ``epoch`` (from 1)."""
+        from tinyvae.tools.training import NOISE, stream_rng
+
+        rng, L1 = stream_rng(self.twin.backend, self.seed, epoch, NOISE), self.L1
+        for x, _ in self.data.epoch(epoch):
+            eps = rng.standard_normal((1, len(x), self.twin.latent_dim), dtype=np.float32)[0]
+            yield torch.from_numpy(x), (torch.from_numpy(eps[:, :L1]), torch.from_numpy(eps[:, L1:]))
+
+    def test_loss(self, test_x, epoch):
+        """tinyvae's test loss of ``net``'s weights, with tinyvae's noise for this epoch."""
+        from tinyvae.tools.data import seed_for
+        from tinyvae.tools.evaluation import evaluate_loss
+        from tinyvae.tools.training import EVAL
+
+        weights_to_tinyvae(self.net, self.twin)
+        test = evaluate_loss(self.twin, test_x.numpy(), seed=seed_for(self.seed, epoch, EVAL))
+        return test["loss"]
 
 
 def test_loss(model, x, batch_size):
@@ -251,7 +344,11 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--synthetic", action="store_true", help="random data, for timing only")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    parser.add_argument("--same-start", action="store_true",
+                        help="--arch hierarchical: tinyvae's initial weights, batches and noise")
     args = parser.parse_args(argv)
+    if args.same_start and (args.arch != "hierarchical" or args.synthetic):
+        parser.error("--same-start needs --arch hierarchical and the real data")
 
     try:
         require_torch()
@@ -268,19 +365,28 @@ def main(argv=None):
                         sizes(args.upper_hidden))  # fmt: skip
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(args.seed)  # the shuffling order
+    same = None
+    if args.same_start:
+        same = SameStart(model, train_x, args.batch_size, args.seed, sizes(args.hidden),
+                         sizes(args.latent_dim), sizes(args.upper_hidden))  # fmt: skip
 
-    print("epoch  train_loss  test_loss  seconds  train_s")
+    print("epoch  train_loss  test_loss  seconds  train_s" + ("  tinyvae_test" if same else ""))
     history = []
     for epoch in range(1, args.epochs + 1):
         t0 = time.perf_counter()
-        train = train_epoch(model, optimizer, train_x, args.batch_size, generator)
+        batches = same.batches(epoch) if same else None
+        train = train_epoch(model, optimizer, train_x, args.batch_size, generator, batches)
         t1 = time.perf_counter()
         test = test_loss(model, test_x, args.batch_size)
         t2 = time.perf_counter()
         history.append(
             dict(epoch=epoch, train_loss=train, test_loss=test, seconds=t2 - t0, train_s=t1 - t0)
         )
-        print(f"{epoch:5d}  {train:10.4f}  {test:9.4f}  {t2 - t0:7.2f}  {t1 - t0:7.2f}", flush=True)
+        line = f"{epoch:5d}  {train:10.4f}  {test:9.4f}  {t2 - t0:7.2f}  {t1 - t0:7.2f}"
+        if same:  # the number tinyvae's metrics.jsonl would record for these weights
+            history[-1]["tinyvae_test_loss"] = same.test_loss(test_x, epoch)
+            line += f"  {history[-1]['tinyvae_test_loss']:12.4f}"
+        print(line, flush=True)
 
     if args.json:
         print(
@@ -298,6 +404,7 @@ def main(argv=None):
                     else None,
                     batch_size=args.batch_size,
                     seed=args.seed,
+                    same_start=args.same_start,
                     data="synthetic" if args.synthetic else "fashion-mnist",
                     torch=torch.__version__,
                     threads=torch.get_num_threads(),
