@@ -22,7 +22,8 @@ with a ReLU between; PyTorch's default initialisation, which tinyvae's "pytorch"
 
 ``--same-start`` (two latent layers only) starts PyTorch where tinyvae starts with the same
 seed: tinyvae's initial weights, its batches in its order and its reparameterisation noise,
-step by step (so it imports tinyvae, from this checkout). The two runs then differ only in
+step by step (so it imports tinyvae from this checkout, and the PyTorch environment needs
+tinyvae's numpy and tqdm). The two runs then differ only in
 how each library rounds its float32 arithmetic. Each epoch's test loss is also scored by
 tinyvae's own evaluation (its test noise for that seed and epoch) on PyTorch's weights, so
 it is the number tinyvae's ``metrics.jsonl`` records for its own weights.
