@@ -30,13 +30,18 @@ Up to four contestants run, each in its own process so that peak memory is its o
 
 They take turns, one epoch each, after ``--warmup`` epochs each, with a short idle pause
 between turns, so that load from other programs hits all of them alike; the table shows
-medians. Thread counts are set equally for both libraries (``--threads``: OMP/OpenBLAS/MKL
+medians. Where the machine's speed drifts (a shared VM), the ratio of two contestants'
+epochs within each round is steadier than the ratio of their medians: the table also gives
+the median over the rounds of tinyvae's epoch over JAX's and PyTorch's, and in how many
+rounds tinyvae was the faster. ``--skip`` leaves contestants out, to fit more rounds in.
+Thread counts are set equally for both libraries (``--threads``: OMP/OpenBLAS/MKL
 variables and ``torch.set_num_threads``). benchmarks/README.md has the measured results.
 
     python benchmarks/bench_train.py                          # NumPy, and CuPy with a GPU
     python benchmarks/bench_train.py --epochs 7 --json        # table, then one JSON line
     python benchmarks/bench_train.py --torch-python PATH/TO/venv/bin/python   # torch elsewhere
     python benchmarks/bench_train.py --no-torch --jax-python PATH/TO/jaxvenv/bin/python
+    python benchmarks/bench_train.py --no-torch --skip tinyvae-np,halves --jax-python PATH --epochs 21
     python benchmarks/bench_train.py --arch conv --epochs 3   # the convolutional recipe
 
 Without a GPU only the NumPy rows appear; with one, the CuPy rows follow, also at batch 1024.
@@ -70,6 +75,7 @@ from tinyvae.tools.flags import Parser, bounded_int, nonnegative_int, positive_i
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 N_TRAIN, D, H, L = 60000, 784, 400, 20
+OPTIONAL = ("tinyvae-np", "halves", "matmuls")  # the contestants --skip may leave out
 
 
 def seconds(text: str) -> float:
@@ -81,6 +87,18 @@ def seconds(text: str) -> float:
     if not (value >= 0 and value < float("inf")):
         raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more; got {text!r}")
     return value
+
+
+def contestant_names(text: str) -> tuple:
+    """--skip's value: names from OPTIONAL, comma separated."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in OPTIONAL]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: name contestants to skip from {', '.join(OPTIONAL)} (tinyvae always runs; "
+            "--no-torch skips PyTorch)"
+        )
+    return names
 
 
 def checked_data_dir(given) -> str:
@@ -441,6 +459,7 @@ def race(args, device, batch_size):
         names.insert(1, "halves")
     if adam == "compiled":  # "tinyvae" runs the compiled loop: time NumPy's passes too
         names.insert(1, "tinyvae-np")
+    names = [name for name in names if name not in args.skip]
     workers = {}
     for name in names:
         python = {"torch": args.torch_python, "jax": args.jax_python}.get(name, sys.executable)
@@ -498,15 +517,20 @@ def race(args, device, batch_size):
     summary["adam"] = adam
     torch_seconds = results["torch"]["seconds_per_epoch"] if "torch" in results else None
     jax_seconds = results["jax"]["seconds_per_epoch"] if "jax" in results else None
-    matmul_seconds = results["matmuls"]["seconds_per_epoch"]
+    matmuls = results.get("matmuls")
     for name, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam"), ("halves", "_halves")):
         if name in results:
             tv = results[name]["seconds_per_epoch"]
-            summary["ratio_epoch_over_matmuls" + suffix] = tv / matmul_seconds
+            if matmuls:
+                summary["ratio_epoch_over_matmuls" + suffix] = tv / matmuls["seconds_per_epoch"]
             if torch_seconds:
                 summary["ratio_tinyvae_over_torch" + suffix] = tv / torch_seconds
             if jax_seconds:
                 summary["ratio_tinyvae_over_jax" + suffix] = tv / jax_seconds
+    for rival in ("torch", "jax"):  # round by round: each ratio from epochs run side by side
+        if rival in results:
+            ratios = [ours / theirs for ours, theirs in zip(times["tinyvae"], times[rival])]
+            summary[f"round_ratios_tinyvae_over_{rival}"] = ratios
     return summary
 
 
@@ -526,14 +550,24 @@ def print_table(summaries):
                 f"{loss:>8}"
             )
         for label, suffix in (("tinyvae", ""), ("tinyvae-np", "_numpy_adam"), ("halves", "_halves")):
-            if "ratio_epoch_over_matmuls" + suffix not in s:
+            if label not in s["results"]:
                 continue
-            ratios = [f"epoch/matmuls = {s['ratio_epoch_over_matmuls' + suffix]:.2f}"]
+            ratios = []
+            if "ratio_epoch_over_matmuls" + suffix in s:
+                ratios.append(f"epoch/matmuls = {s['ratio_epoch_over_matmuls' + suffix]:.2f}")
             if "ratio_tinyvae_over_torch" + suffix in s:
                 ratios.insert(0, f"{label}/torch = {s['ratio_tinyvae_over_torch' + suffix]:.2f}")
             if "ratio_tinyvae_over_jax" + suffix in s:
                 ratios.insert(0, f"{label}/jax = {s['ratio_tinyvae_over_jax' + suffix]:.2f}")
-            print(f"{'':13}{', '.join(ratios)}")
+            if ratios:
+                print(f"{'':13}{', '.join(ratios)}")
+        for rival in ("torch", "jax"):
+            rounds = s.get(f"round_ratios_tinyvae_over_{rival}")
+            if rounds:
+                faster = sum(r < 1 for r in rounds)
+                print(f"{'':13}tinyvae/{rival} round by round: median {statistics.median(rounds):.2f} "
+                      f"(from {min(rounds):.2f} to {max(rounds):.2f}); tinyvae faster in {faster} "
+                      f"of {len(rounds)} rounds")  # fmt: skip
         stray = [n for n, r in s["results"].items() if n != "torch" and r["torch_loaded"]]
         if stray:
             print(f"{'':13}warning: PyTorch was loaded in {', '.join(stray)}: memory inflated")
@@ -588,6 +622,12 @@ def main(argv=None):
     parser.add_argument(
         "--jax-python",
         help="interpreter that has JAX and optax: adds the jax.jit contestant (CPU only)",
+    )
+    parser.add_argument(
+        "--skip",
+        type=contestant_names,
+        default=(),
+        help=f"contestants to leave out, comma separated: {', '.join(OPTIONAL)}",
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -233,6 +233,7 @@ CASES = [
     ),
     Case("bench_train zero epochs", [*BENCH_TRAIN, "--epochs", "0"], ["--epochs must be"]),
     Case("bench_train nan pause", [*BENCH_TRAIN, "--pause", "nan"], ["--pause must be"]),
+    Case("bench_train unknown skip", [*BENCH_TRAIN, "--skip", "torch"], ["name contestants to skip"]),
     Case(
         "bench_train bad channels",
         [*BENCH_TRAIN, "--arch", "conv", "--channels", "3,,x"],
