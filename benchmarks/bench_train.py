@@ -181,6 +181,17 @@ def page_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def steal_seconds():
+    """CPU time the hypervisor gave to other machines, summed over this VM's CPUs, since boot
+    (``/proc/stat``'s eighth column, in ticks of 1/100 s); 0.0 where it is not reported."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()  # cpu user nice system idle iowait irq softirq steal
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def thread_env(threads):
     """Environment that gives every BLAS/OpenMP runtime exactly ``threads`` threads."""
     env = dict(os.environ)
@@ -476,6 +487,7 @@ def race(args, device, batch_size):
     times = {name: [] for name in workers}
     losses = {name: [] for name in workers}
     faults = {name: [] for name in workers}
+    stolen = {name: [] for name in workers}  # CPU seconds taken by other VMs during each epoch
     load_before = os.getloadavg()[0]
     for round_ in range(args.warmup + args.epochs):
         turn = list(workers) if round_ % 2 == 0 else list(workers)[::-1]  # alternate who goes first
@@ -483,8 +495,10 @@ def race(args, device, batch_size):
             time.sleep(
                 args.pause
             )  # let the last contestant's idle BLAS/OpenMP threads stop spinning
+            steal_before = steal_seconds()
             reply = workers[name].ask("epoch")
             if round_ >= args.warmup:
+                stolen[name].append(steal_seconds() - steal_before)
                 times[name].append(reply["seconds"])
                 losses[name].append(reply["loss"])
                 faults[name].append(reply["page_faults"])
@@ -499,6 +513,7 @@ def race(args, device, batch_size):
             images_per_second=N_TRAIN / median,
             epoch_seconds=times[name],
             page_faults_per_epoch=faults[name],
+            steal_seconds_per_epoch=stolen[name],
             peak_rss_bytes=end.get("peak_rss"),
             base_rss_bytes=w.hello.get("base_rss"),
             torch_loaded=w.hello.get("torch_loaded"),  # True only for "torch": its memory
@@ -571,6 +586,10 @@ def print_table(summaries):
         stray = [n for n, r in s["results"].items() if n != "torch" and r["torch_loaded"]]
         if stray:
             print(f"{'':13}warning: PyTorch was loaded in {', '.join(stray)}: memory inflated")
+        steal = {n: sum(r["steal_seconds_per_epoch"]) for n, r in s["results"].items()}
+        if any(steal.values()):  # a VM whose hypervisor gave its CPUs' time to others
+            taken = ", ".join(f"{n} {t:.1f} s" for n, t in steal.items())
+            print(f"{'':13}CPU time taken by other machines (steal) during the epochs: {taken}")
         print(
             f"{'':13}({s['arch']} recipe; medians; tinyvae's Adam: {s['adam']}; data: {s['data']}; "
             f"load average {s['load_before']:.2f} -> {s['load_after']:.2f})"
