@@ -42,10 +42,10 @@ from tinyvae.core import distributions as dist
 from tinyvae.core.backend import get_backend
 from tinyvae.core.hierarchical_objectives import OBJECTIVES
 from tinyvae.core.layers import sigmoid
+from tinyvae.core.likelihood import given_or_drawn_noise, log_px_and_grads
 from tinyvae.core.networks import MLP, check_architecture, check_hierarchy
 from tinyvae.core.params import FlatParameters
-from tinyvae.core.validation import check_call, check_latent, check_noise
-from tinyvae.fast.bernoulli import bernoulli_log_likelihood_and_grad
+from tinyvae.core.validation import check_call, check_latent
 
 
 def log_prior_z1_grads(z1, mean, logvar):
@@ -124,19 +124,11 @@ class HierarchicalVAE:
     def _log_px(self, x, out, with_grad):
         """log p(x|z1) (K, B) from the decoder's outputs (K, B, D), as ``VAE._log_px``; with_grad:
         also (d/dout (K, B, D), d/dlogvar per pixel (K, B, D) or None)."""
-        if self.likelihood == "bernoulli":
-            log_px, d_out = bernoulli_log_likelihood_and_grad(x, out, with_grad)
-            return log_px, (d_out, None)
-        fixed = self.config["gaussian_logvar"]
-        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(fixed)
-        log_px = dist.gaussian_log_likelihood(x, out, logvar)
-        return log_px, dist.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
+        return log_px_and_grads(self, x, out, with_grad)
 
     def _noise(self, eps, shape, rng=None):
         """eps (K, B, L1 + L2): as given ((B, L1 + L2) means K = 1), or drawn from rng."""
-        if eps is None:
-            return (rng or self.rng).standard_normal(shape, dtype=self.dtype)
-        return check_noise(self.xp.asarray(eps, dtype=self.dtype), shape)
+        return given_or_drawn_noise(self, eps, shape, rng)
 
     def _forward(self, x, x_enc, eps, with_grad):
         """Every value the objectives and the backward pass need, in a dict, and log p(x|z1)

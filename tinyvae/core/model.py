@@ -26,10 +26,10 @@ import numpy as np
 from tinyvae.core import distributions as dist
 from tinyvae.core.backend import array_module, get_backend
 from tinyvae.core.layers import sigmoid
+from tinyvae.core.likelihood import given_or_drawn_noise, log_px_and_grads
 from tinyvae.core.networks import build_networks, check_architecture
 from tinyvae.core.params import FlatParameters
-from tinyvae.core.validation import check_call, check_latent, check_noise
-from tinyvae.fast.bernoulli import bernoulli_log_likelihood_and_grad
+from tinyvae.core.validation import check_call, check_latent
 
 
 def elbo(log_px, z, mu, logvar, beta):
@@ -160,19 +160,11 @@ class VAE:
     def _log_px(self, x, out, with_grad):
         """log p(x|z) per sample (K, B) from decoder outputs (K, B, D), and with_grad its
         gradients: (d/dout (K, B, D), d/dlogvar per pixel (K, B, D) or None)."""
-        if self.likelihood == "bernoulli":  # dist.bernoulli_log_likelihood and its _grad, fused
-            log_px, d_out = bernoulli_log_likelihood_and_grad(x, out, with_grad)
-            return log_px, (d_out, None)
-        fixed = self.config["gaussian_logvar"]
-        logvar = self.flat.params["decoder.logvar"] if self.learn_logvar else float(fixed)
-        log_px = dist.gaussian_log_likelihood(x, out, logvar)
-        return log_px, dist.gaussian_log_likelihood_grad(x, out, logvar) if with_grad else None
+        return log_px_and_grads(self, x, out, with_grad)
 
     def _noise(self, eps, shape, rng=None):
         """eps (K, B, L): as given ((B, L) means K = 1), or drawn from rng (``self.rng``)."""
-        if eps is None:
-            return (rng or self.rng).standard_normal(shape, dtype=self.dtype)
-        return check_noise(self.xp.asarray(eps, dtype=self.dtype), shape)
+        return given_or_drawn_noise(self, eps, shape, rng)
 
     # --- the loss and its gradient --------------------------------------------------------
 
